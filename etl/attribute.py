@@ -1,0 +1,147 @@
+"""Who did what from which machine: user attribution and the machine histories.
+
+User of a transaction, in order:
+1. the account on the event itself (MDE InitiatingProcessAccountUpn / DOMAIN\\name, OCSF actor),
+   normalised to the directory UPN; system and service accounts do not count;
+2. else the last interactive logon on that device before the event (DeviceLogonEvents);
+3. else the first user DeviceInfo.LoggedOnUsers listed at or before the event.
+What cannot be attributed stays null.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.identity import Directory
+from etl.normalize import map_unique
+
+INTERACTIVE_LOGONS = ["Interactive", "RemoteInteractive", "Unlock", "CachedInteractive",
+                      "CachedRemoteInteractive"]
+ASOF_TOLERANCE_US = -7 * 24 * 3600 * 1_000_000  # look back at most a week
+
+
+def _logged_on_users(text: str) -> list[str]:
+    """`[{"UserName":"jdoe","DomainName":"CONTOSO"}]` (JSON or Python-style) -> ["CONTOSO\\jdoe"]."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        try:
+            items = json.loads(text.replace("'", '"'))
+        except ValueError:
+            return []
+    if isinstance(items, dict):
+        items = [items]
+    users = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("UserName"):
+            domain = item.get("DomainName")
+            users.append(f"{domain}\\{item['UserName']}" if domain else str(item["UserName"]))
+    return users
+
+
+def _ip_addresses(text: str) -> list[str]:
+    """DeviceNetworkInfo.IPAddresses JSON -> the addresses (link-local IPv6 dropped)."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    out = []
+    for item in items if isinstance(items, list) else []:
+        ip = item.get("IPAddress") if isinstance(item, dict) else None
+        if ip and not ip.lower().startswith("fe80:"):
+            out.append(ip)
+    return out
+
+
+def _explode(table: pa.Table, list_column: str, name: str) -> pa.Table:
+    lists = table.column(list_column)
+    parents = pc.list_parent_indices(lists)
+    out = table.drop_columns([list_column]).take(parents)
+    return out.append_column(name, pc.list_flatten(lists))
+
+
+def logon_users(logons: pa.Table | None, directory: Directory) -> pa.Table:
+    """Successful interactive logons: ts, device_id, device_name, user."""
+    if logons is None or logons.num_rows == 0:
+        return pa.table({"ts": pa.array([], pa.timestamp("us", "UTC")), "device_id": pa.array([], pa.string()),
+                         "device_name": pa.array([], pa.string()), "user": pa.array([], pa.string())})
+    ok = pc.and_(pc.equal(logons.column("action_type"), "LogonSuccess"),
+                 pc.is_in(logons.column("logon_type"), value_set=pa.array(INTERACTIVE_LOGONS)))
+    ok = pc.fill_null(ok, False)
+    rows = logons.filter(ok)
+    users = directory.resolve_array(rows.column("account"))
+    out = pa.table({"ts": rows.column("ts"), "device_id": rows.column("device_id"),
+                    "device_name": rows.column("device_name"), "user": users})
+    return out.filter(pc.is_valid(out.column("user")))
+
+
+def logged_on_users(device_info: pa.Table | None, directory: Directory) -> pa.Table:
+    """DeviceInfo.LoggedOnUsers, one row per (report, user): ts, device_id, device_name, user, position."""
+    empty = pa.table({"ts": pa.array([], pa.timestamp("us", "UTC")), "device_id": pa.array([], pa.string()),
+                      "device_name": pa.array([], pa.string()), "user": pa.array([], pa.string())})
+    if device_info is None or device_info.num_rows == 0:
+        return empty
+    rows = device_info.filter(pc.is_valid(device_info.column("logged_on_users")))
+    if rows.num_rows == 0:
+        return empty
+    lists = map_unique(rows.column("logged_on_users"), _logged_on_users, pa.list_(pa.string()))
+    table = pa.table({"ts": rows.column("ts"), "device_id": rows.column("device_id"),
+                      "device_name": rows.column("device_name"), "accounts": lists})
+    table = _explode(table, "accounts", "account")
+    users = directory.resolve_array(table.column("account"))
+    table = table.drop_columns(["account"]).append_column("user", users)
+    return table.filter(pc.is_valid(table.column("user")))
+
+
+def network_info_ips(network_info: pa.Table | None) -> pa.Table:
+    empty = pa.table({"ts": pa.array([], pa.timestamp("us", "UTC")), "device_id": pa.array([], pa.string()),
+                      "device_name": pa.array([], pa.string()), "ip": pa.array([], pa.string())})
+    if network_info is None or network_info.num_rows == 0:
+        return empty
+    rows = network_info.filter(pc.is_valid(network_info.column("ip_addresses")))
+    lists = map_unique(rows.column("ip_addresses"), _ip_addresses, pa.list_(pa.string()))
+    table = pa.table({"ts": rows.column("ts"), "device_id": rows.column("device_id"),
+                      "device_name": rows.column("device_name"), "ips": lists})
+    return _explode(table, "ips", "ip")
+
+
+def _asof_user(events: pa.Table, history: pa.Table) -> pa.ChunkedArray:
+    """For each event (device_id, ts), the user of the latest history row at or before it."""
+    if history.num_rows == 0 or events.num_rows == 0:
+        return pa.chunked_array([pa.nulls(events.num_rows, pa.string())])
+    left = pa.table({
+        "device_id": events.column("device_id"),
+        "t": pc.cast(events.column("ts"), pa.int64()),
+        "row": pa.array(np.arange(events.num_rows, dtype=np.int64)),
+    }).filter(pc.is_valid(events.column("device_id"))).sort_by("t")
+    right = pa.table({
+        "device_id": history.column("device_id"),
+        "t": pc.cast(history.column("ts"), pa.int64()),
+        "user": history.column("user"),
+    }).filter(pc.is_valid(history.column("device_id"))).sort_by("t")
+    joined = left.join_asof(right, on="t", by="device_id", tolerance=ASOF_TOLERANCE_US)
+    positions = pc.index_in(pa.array(np.arange(events.num_rows, dtype=np.int64)), value_set=joined.column("row"))
+    return pc.take(joined.column("user"), positions)
+
+
+def attribute_users(transactions: pa.Table, context: dict, directory: Directory) -> tuple[pa.Table, dict]:
+    """Adds `user` to the transactions; returns the table and per-method counts."""
+    direct = directory.resolve_array(transactions.column("account"))
+    missing = pc.is_null(direct)
+    stats = {"account": int(pc.sum(pc.is_valid(direct)).as_py() or 0)}
+    user = direct
+    if pc.any(missing).as_py():
+        from_logon = _asof_user(transactions, logon_users(context.get("logons"), directory))
+        user = pc.coalesce(user, from_logon)
+        stats["logon"] = int(pc.sum(pc.and_(missing, pc.is_valid(from_logon))).as_py() or 0)
+        still = pc.is_null(user)
+        if pc.any(still).as_py():
+            listed = logged_on_users(context.get("device_info"), directory)
+            from_info = _asof_user(transactions, listed)
+            user = pc.coalesce(user, from_info)
+            stats["logged_on_users"] = int(pc.sum(pc.and_(still, pc.is_valid(from_info))).as_py() or 0)
+    stats["unattributed"] = int(pc.sum(pc.is_null(user)).as_py() or 0)
+    return transactions.drop_columns(["account"]).append_column("user", user), stats

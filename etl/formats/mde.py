@@ -1,0 +1,167 @@
+"""Microsoft Defender for Endpoint streaming-API export (Advanced Hunting tables as NDJSON)."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import schemas
+from etl import schema
+from etl.formats import ndjson
+from etl.formats.base import Classified
+from etl.normalize import blank_to_null, clean_host, constant, json_field
+
+NAME = "mde"
+DECL = schemas.load("mde")
+TABLES = tuple(DECL["tables"])
+_PREFIX = DECL["category_prefix"]
+_ALLOWED = pa.array(DECL["transactions"]["allowed"])
+_FAILED = pa.array(DECL["transactions"]["failed"])
+_STRING_NULL = pa.scalar(None, pa.string())
+
+
+def sniff(head: bytes) -> bool:
+    first = head.lstrip()[:4096]
+    return first.startswith(b"{") and b'"category"' in first and _PREFIX.encode() in first
+
+
+def parse(data: bytes) -> ndjson.ParsedLines:
+    return ndjson.parse(data, DECL)
+
+
+def table_names(rows: pa.Table) -> pa.ChunkedArray:
+    """`AdvancedHunting-DeviceInfo` -> `DeviceInfo` (the record says which table it is)."""
+    return pc.replace_substring_regex(rows.column("category"), "^" + _PREFIX, "")
+
+
+def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
+    """Event time where Timestamp is a valid ISO 8601 string, else null."""
+    values = rows.column("Timestamp")
+    ok = pc.fill_null(pc.match_substring_regex(values, schema.ISO8601), False)
+    return schema.parse_timestamps(pc.if_else(ok, values, _STRING_NULL))
+
+
+def classify(rows: pa.Table) -> Classified:
+    names = table_names(rows)
+    rejected, skipped = [], []
+    tables: dict[str, pa.Table] = {}
+
+    missing = pc.is_null(names)
+    if pc.any(missing).as_py():
+        part = rows.filter(missing)
+        rejected.append(_rejects(part, pa.array([schema.rule_reason("category", "required", None)] * part.num_rows)))
+
+    unknown = pc.and_(pc.is_valid(names), pc.invert(pc.is_in(names, value_set=pa.array(TABLES))))
+    if pc.any(unknown).as_py():
+        part = rows.filter(unknown)
+        reason = pc.binary_join_element_wise("category:", table_names(part), "")
+        skipped.append(pa.table({"ts": _valid_ts(part), "reason": reason}))
+
+    for table in TABLES:
+        part = rows.filter(pc.fill_null(pc.equal(names, table), False))
+        if part.num_rows == 0:
+            continue
+        reasons = schema.row_violations(part, DECL, scope=table)
+        bad = pc.is_valid(reasons)
+        if pc.any(bad).as_py():
+            rejected.append(_rejects(part.filter(bad), reasons.filter(bad)))
+            part = part.filter(pc.invert(bad))
+        if part.num_rows == 0:
+            continue
+        ts = _valid_ts(part)
+        if table == "DeviceNetworkEvents":
+            transactions, not_transactions = _network_events(part, ts)
+            tables["transactions"] = transactions
+            skipped.append(not_transactions)
+        elif table == "DeviceInfo":
+            tables["device_info"] = _device_info(part, ts)
+        elif table == "DeviceNetworkInfo":
+            tables["network_info"] = _network_info(part, ts)
+        elif table == "DeviceLogonEvents":
+            tables["logons"] = _logons(part, ts)
+
+    if skipped:
+        tables["skipped"] = pa.concat_tables(skipped)
+    rejected_table = pa.concat_tables(rejected) if rejected else _rejects(rows.slice(0, 0), pa.array([], pa.string()))
+    return Classified(rejected_table, tables)
+
+
+def _rejects(part: pa.Table, reasons) -> pa.Table:
+    return pa.table({"input_line": part.column("input_line"), "reason": reasons, "ts": _valid_ts(part)})
+
+
+def _account(part: pa.Table) -> pa.ChunkedArray:
+    """InitiatingProcessAccountUpn, else DOMAIN\\name from the account name and domain."""
+    upn = blank_to_null(part.column("InitiatingProcessAccountUpn"))
+    name = blank_to_null(part.column("InitiatingProcessAccountName"))
+    domain = pc.fill_null(blank_to_null(part.column("InitiatingProcessAccountDomain")), "")
+    qualified = pc.if_else(pc.equal(domain, ""), name, pc.binary_join_element_wise(domain, name, "\\"))
+    return pc.coalesce(upn, qualified)
+
+
+def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
+    action_type = part.column("ActionType")
+    extra = part.column("AdditionalFields")
+    inbound = pc.fill_null(pc.equal(pc.utf8_lower(json_field(extra, "direction")), "in"), False)
+    allowed = pc.is_in(action_type, value_set=_ALLOWED)
+    failed = pc.is_in(action_type, value_set=_FAILED)
+    is_tx = pc.and_(pc.or_(allowed, failed), pc.invert(inbound))
+
+    host = pc.coalesce(
+        clean_host(part.column("RemoteUrl")),
+        clean_host(json_field(extra, "host")),
+        clean_host(json_field(extra, "server_name")),
+    )
+    events = pa.table({
+        "ts": ts,
+        "source": constant(NAME, part.num_rows),
+        "device_id": part.column("DeviceId"),
+        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "account": _account(part),
+        "src_ip": blank_to_null(part.column("LocalIP")),
+        "dest_host": host,
+        "dest_ip": blank_to_null(part.column("RemoteIP")),
+        "dest_port": pc.cast(part.column("RemotePort"), pa.int32()),
+        "bytes_up": pa.nulls(part.num_rows, pa.int64()),   # MDE carries no byte counts
+        "bytes_down": pa.nulls(part.num_rows, pa.int64()),
+        "action": pc.if_else(failed, "failed", "allowed"),
+        "process": pc.utf8_lower(blank_to_null(part.column("InitiatingProcessFileName"))),
+        "input_line": part.column("input_line"),
+    })
+    reason = pc.if_else(inbound, pc.binary_join_element_wise(action_type, " (inbound)", ""), action_type)
+    not_tx = pc.invert(is_tx)
+    skipped = pa.table({"ts": pc.filter(ts, not_tx), "reason": pc.filter(reason, not_tx)})
+    return events.filter(is_tx), skipped
+
+
+def _device_info(part: pa.Table, ts) -> pa.Table:
+    return pa.table({
+        "ts": ts,
+        "device_id": part.column("DeviceId"),
+        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "os": blank_to_null(part.column("OSPlatform")),
+        "public_ip": blank_to_null(part.column("PublicIP")),
+        "logged_on_users": part.column("LoggedOnUsers"),
+    })
+
+
+def _network_info(part: pa.Table, ts) -> pa.Table:
+    return pa.table({
+        "ts": ts,
+        "device_id": part.column("DeviceId"),
+        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "ip_addresses": part.column("IPAddresses"),
+    })
+
+
+def _logons(part: pa.Table, ts) -> pa.Table:
+    name = blank_to_null(part.column("AccountName"))
+    domain = pc.fill_null(blank_to_null(part.column("AccountDomain")), "")
+    account = pc.if_else(pc.equal(domain, ""), name, pc.binary_join_element_wise(domain, name, "\\"))
+    return pa.table({
+        "ts": ts,
+        "device_id": part.column("DeviceId"),
+        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "account": account,
+        "logon_type": part.column("LogonType"),
+        "action_type": part.column("ActionType"),
+    })

@@ -1,0 +1,104 @@
+"""OCSF Network Activity (4001) and HTTP Activity (4002) NDJSON from non-Defender endpoint agents."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import schemas
+from etl import schema
+from etl.formats import ndjson
+from etl.formats.base import Classified
+from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts
+
+NAME = "ocsf"
+DECL = schemas.load("ocsf")
+_RULES = DECL["transactions"]
+_NET_ALLOWED = pa.array(_RULES["network_activity"]["allowed"], pa.int64())
+_NET_FAILED = pa.array(_RULES["network_activity"]["failed"], pa.int64())
+_SKIP_DIRECTIONS = {int(k): v for k, v in _RULES["skip_directions"].items()}
+HTTP_ACTIVITY = 4002
+ACTION_DENIED = 2
+DISPOSITION_BLOCKED = 2
+STATUS_FAILURE = 2
+
+
+def sniff(head: bytes) -> bool:
+    first = head.lstrip()[:4096]
+    return first.startswith(b"{") and b'"class_uid"' in first
+
+
+def parse(data: bytes) -> ndjson.ParsedLines:
+    return ndjson.parse(data, DECL)
+
+
+def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
+    values = rows.column("time")
+    ok = pc.fill_null(pc.greater_equal(values, 0), False)
+    return epoch_ms_to_ts(pc.if_else(ok, values, pa.scalar(None, pa.int64())))
+
+
+def classify(rows: pa.Table) -> Classified:
+    reasons = schema.row_violations(rows, DECL)
+    bad = pc.is_valid(reasons)
+    rejected = pa.table({
+        "input_line": rows.column("input_line").filter(bad),
+        "reason": reasons.filter(bad),
+        "ts": _valid_ts(rows.filter(bad)),
+    })
+    rows = rows.filter(pc.invert(bad))
+    ts = _valid_ts(rows)
+
+    klass = rows.column("class_uid")
+    activity = rows.column("activity_id")
+    is_http = pc.equal(klass, HTTP_ACTIVITY)
+    net_allowed = pc.fill_null(pc.is_in(activity, value_set=_NET_ALLOWED), False)
+    net_failed = pc.fill_null(pc.is_in(activity, value_set=_NET_FAILED), False)
+    direction = rows.column("direction_id")
+    skip_direction = pc.fill_null(pc.is_in(direction, value_set=pa.array(list(_SKIP_DIRECTIONS), pa.int64())), False)
+    is_tx = pc.and_(pc.or_(is_http, pc.or_(net_allowed, net_failed)), pc.invert(skip_direction))
+
+    blocked = pc.or_(
+        pc.fill_null(pc.equal(rows.column("action_id"), ACTION_DENIED), False),
+        pc.fill_null(pc.equal(rows.column("disposition_id"), DISPOSITION_BLOCKED), False),
+    )
+    failed = pc.or_(pc.and_(pc.invert(is_http), net_failed),
+                    pc.fill_null(pc.equal(rows.column("status_id"), STATUS_FAILURE), False))
+    action = pc.if_else(blocked, "blocked", pc.if_else(failed, "failed", "allowed"))
+
+    device_name = pc.utf8_lower(blank_to_null(rows.column("device_hostname")))
+    events = pa.table({
+        "ts": ts,
+        "source": constant(NAME, rows.num_rows),
+        "device_id": pc.coalesce(blank_to_null(rows.column("device_uid")), device_name),
+        "device_name": device_name,
+        "account": pc.coalesce(blank_to_null(rows.column("user_email")), blank_to_null(rows.column("user_name"))),
+        "src_ip": pc.coalesce(blank_to_null(rows.column("src_ip")), blank_to_null(rows.column("device_ip"))),
+        "dest_host": pc.coalesce(clean_host(rows.column("http_hostname")), clean_host(rows.column("tls_sni")),
+                                 clean_host(rows.column("dst_hostname"))),
+        "dest_ip": blank_to_null(rows.column("dst_ip")),
+        "dest_port": pc.cast(rows.column("dst_port"), pa.int32()),
+        "bytes_up": rows.column("bytes_out"),     # OCSF: out = source -> destination
+        "bytes_down": rows.column("bytes_in"),    # in = destination -> source
+        "action": action,
+        "process": pc.utf8_lower(blank_to_null(rows.column("process_name"))),
+        "input_line": rows.column("input_line"),
+    })
+    reason_direction = pc.binary_join_element_wise(
+        "direction:", pc.cast(direction, pa.string()), "")
+    reason_activity = pc.binary_join_element_wise(
+        pc.cast(klass, pa.string()), ":activity_id=", pc.fill_null(pc.cast(activity, pa.string()), "null"))
+    reason = pc.if_else(skip_direction, reason_direction, reason_activity)
+    not_tx = pc.invert(is_tx)
+    tables = {
+        "transactions": events.filter(is_tx),
+        "skipped": pa.table({"ts": ts.filter(not_tx), "reason": reason.filter(not_tx)}),
+        "device_info": pa.table({
+            "ts": ts,
+            "device_id": events.column("device_id"),
+            "device_name": device_name,
+            "os": blank_to_null(rows.column("device_os_name")),
+            "public_ip": pa.nulls(rows.num_rows, pa.string()),
+            "logged_on_users": pa.nulls(rows.num_rows, pa.string()),
+        }).filter(pc.is_valid(events.column("device_id"))),
+    }
+    return Classified(rejected, tables)

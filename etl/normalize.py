@@ -1,0 +1,57 @@
+"""Small vectorised helpers shared by the format modules."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NULL_MARKERS = ["", "-", "null", "None", "N/A"]
+
+
+def blank_to_null(values) -> pa.ChunkedArray:
+    """'-', '' and friends (as real exports write them) -> null."""
+    values = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.is_in(values, value_set=pa.array(NULL_MARKERS)), pa.scalar(None, pa.string()), values)
+
+
+def clean_host(values) -> pa.ChunkedArray:
+    """URL or host -> bare lower-case host name (no scheme, credentials, path, port, trailing dot)."""
+    values = pc.utf8_lower(blank_to_null(values))
+    values = pc.replace_substring_regex(values, r"^[a-z][a-z0-9+.-]*://", "")
+    values = pc.replace_substring_regex(values, r"^[^/@]*@", "")
+    values = pc.replace_substring_regex(values, r"[/?#].*$", "")
+    # strip a :port, but not from a bare IPv6 literal
+    values = pc.replace_substring_regex(values, r"^([^:\[\]]+):\d+$", r"\1")
+    values = pc.replace_substring_regex(values, r"^\[([0-9a-f:.]+)\](:\d+)?$", r"\1")
+    values = pc.replace_substring_regex(values, r"\.+$", "")
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def map_unique(values, fn: Callable, out_type: pa.DataType) -> pa.ChunkedArray:
+    """Apply a Python function once per distinct value and spread the results back.
+
+    Logs repeat the same hosts, accounts and JSON blobs millions of times; the distinct set is
+    small, so per-value Python work stays cheap while the row-level work stays in Arrow.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    distinct = pc.unique(values)
+    mapped = pa.array([fn(v) if v is not None else None for v in distinct.to_pylist()], type=out_type)
+    return pa.chunked_array([pc.take(mapped, pc.index_in(values, value_set=distinct))], type=out_type)
+
+
+def json_field(values, key: str) -> pa.ChunkedArray:
+    """One string field out of JSON *or* Python-dict text (`{"host": ..}` / `{'host': ..}`)."""
+    pattern = r"""["']""" + key + r"""["']\s*:\s*["'](?P<v>[^"']*)["']"""
+    extracted = pc.extract_regex(pc.fill_null(values, ""), pattern)
+    found = pc.struct_field(extracted, "v")
+    return pc.if_else(pc.is_valid(extracted), found, pa.scalar(None, pa.string()))
+
+
+def epoch_ms_to_ts(values) -> pa.ChunkedArray:
+    return pc.cast(pc.multiply(pc.cast(values, pa.int64()), 1000), pa.timestamp("us", tz="UTC"))
+
+
+def constant(value: str, length: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(length, pa.string()), value)

@@ -1,0 +1,172 @@
+"""One day of the continuous endpoint report, in three steps the DAG and the CLI share.
+
+ingest_day  : raw window -> validated, attributed, cataloged traffic + context + quarantine (staged)
+build_day   : staged traffic -> every report table (staged)
+commit_day  : staged files -> their partitions, then the manifest (last). Re-running a day
+              replaces exactly that day; a partition without its manifest is not committed.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl import code_version, reports, schema
+from etl.attribute import attribute_users
+from etl.catalog import shipped_catalog
+from etl.identity import load_directory
+from etl.ingest import CONTEXT_TABLES, QUARANTINE_SCHEMA, Settings, ledger_entry_path, read_day
+from etl.storage import Lake, manifest_path, quarantine_dir, report_dir, staging_dir
+
+SOURCES = ("mde", "ocsf")
+
+
+class RejectRatioExceeded(Exception):
+    """Too much of a day's input was quarantined to trust the result."""
+
+
+def new_run_id() -> str:
+    return f"manual__{uuid.uuid4().hex[:12]}"
+
+
+def _traffic(day_input, directory, catalog) -> tuple[pa.Table, dict]:
+    tx = day_input.transactions
+    if tx is None or tx.num_rows == 0:
+        return schema.report_schema("traffic").empty_table(), {}
+    tx, stats = attribute_users(tx, day_input.context, directory)
+    tx = pa.Table.from_arrays(
+        [*tx.columns, *catalog.match(tx.column("dest_host")).columns],
+        names=[*tx.column_names, "app_id", "app_name", "category"],
+    )
+    traffic = schema.conform(tx, "traffic")
+    order = [("ts", "ascending"), ("device_id", "ascending"), ("input_path", "ascending"), ("input_line", "ascending")]
+    return traffic.sort_by(order), stats
+
+
+def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str) -> None:
+    read = sum(c.read for c in counts.values())
+    rejected = sum(sum(c.quarantined.values()) for c in counts.values())
+    if read and rejected / read > settings.max_reject_ratio:
+        top = sorted(((n, r) for c in counts.values() for r, n in c.quarantined.items()), reverse=True)[:3]
+        reasons = "; ".join(f"{r} ({n})" for n, r in top)
+        raise RejectRatioExceeded(
+            f"{day}: {rejected} of {read} records quarantined ({rejected / read:.1%}) exceeds the "
+            f"allowed {settings.max_reject_ratio:.1%}; top reasons: {reasons}. Nothing was committed; "
+            f"the rejected records are staged under {stage}/quarantine/ for inspection.")
+
+
+def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:
+    settings = settings or Settings()
+    lake = Lake(lake_url)
+    stage = staging_dir(day, run_id)
+    lake.remove(stage)
+    directory, directory_input = load_directory(lake)
+    catalog = shipped_catalog()
+    day_input = read_day(lake, day, settings)
+
+    staged_quarantine = {}
+    for source in SOURCES:
+        rows = day_input.quarantine.filter(pc.equal(day_input.quarantine.column("source"), source))
+        if rows.num_rows:
+            staged_quarantine[source] = lake.write_parquet(f"{stage}/quarantine/{source}.parquet", rows)
+    _check_reject_ratio(day, day_input.counts, settings, lake.full(stage))
+
+    traffic, attribution = _traffic(day_input, directory, catalog)
+    staged_traffic = lake.write_parquet(f"{stage}/traffic.parquet", traffic)
+    for name in CONTEXT_TABLES:
+        table = day_input.context.get(name)
+        if table is not None and table.num_rows:
+            lake.write_parquet(f"{stage}/context/{name}.parquet", table)
+
+    draft = {
+        "date": day.isoformat(),
+        "run_id": run_id,
+        "code_version": code_version(),
+        "catalog_version": catalog.version,
+        "settings": asdict(settings),
+        "inputs": day_input.inputs + ([directory_input] if directory_input else []),
+        "counts": {s: c.as_dict() for s, c in sorted(day_input.counts.items())},
+        "attribution": attribution,
+        "validation": day_input.validation,
+        "late": day_input.strays,
+        "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
+    }
+    lake.write_json(f"{stage}/draft.json", draft)
+    return {"date": day.isoformat(), "run_id": run_id, "transactions": traffic.num_rows,
+            "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in day_input.strays.items()}}
+
+
+def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
+    lake = Lake(lake_url)
+    stage = staging_dir(day, run_id)
+    if not lake.exists(f"{stage}/draft.json"):
+        raise FileNotFoundError(f"{day}: nothing staged for run {run_id}; run the ingest step first")
+    directory, _ = load_directory(lake)
+    traffic = lake.read_parquet(f"{stage}/traffic.parquet")
+    context = {}
+    for name in CONTEXT_TABLES:
+        path = f"{stage}/context/{name}.parquet"
+        context[name] = lake.read_parquet(path) if lake.exists(path) else None
+    tables = reports.build_reports(day, traffic, context, directory)
+    staged = {name: lake.write_parquet(f"{stage}/reports/{name}.parquet", table)
+              for name, table in tables.items() if name != "traffic"}
+    lake.write_json(f"{stage}/reports.json", staged)
+    return {"date": day.isoformat(), "run_id": run_id, "rows": {n: t.num_rows for n, t in tables.items()}}
+
+
+def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
+    """Publish the staged day: data files first, manifest last."""
+    lake = Lake(lake_url)
+    stage = staging_dir(day, run_id)
+    draft = lake.read_json(f"{stage}/draft.json")
+    staged = draft.pop("staged")
+    staged_files = {"traffic": staged["traffic"], **lake.read_json(f"{stage}/reports.json")}
+    staged_quarantine = staged["quarantine"]
+    manifest_rel = manifest_path(day)
+    lake.remove(manifest_rel)  # from here until the new manifest lands, the day is not committed
+
+    outputs = {}
+    for name in schema.report_tables():
+        entry = staged_files[name]
+        target_dir = report_dir(name, day)
+        lake.remove(target_dir)
+        target = f"{target_dir}/part-0.parquet"
+        lake.move(entry["path"], target)
+        outputs[name] = {**entry, "path": target}
+
+    quarantined = {}
+    for source in SOURCES:
+        target_dir = quarantine_dir(source, day)
+        lake.remove(target_dir)
+        entry = staged_quarantine.get(source)
+        if entry:
+            target = f"{target_dir}/part-0.parquet"
+            lake.move(entry["path"], target)
+            quarantined[source] = {**entry, "path": target}
+
+    for other_day, files in sorted(draft["late"].items()):
+        for path, events in sorted(files.items()):
+            lake.write_json(ledger_entry_path(date.fromisoformat(other_day), path),
+                            {"path": path, "events": events, "found_by": day.isoformat()})
+
+    manifest = {**draft, "partition": f"date={day.isoformat()}", "outputs": outputs, "quarantine": quarantined}
+    lake.write_json(manifest_rel, manifest)
+    lake.remove(stage)
+    return {"date": day.isoformat(), "manifest": manifest_rel,
+            "rows": {name: out["rows"] for name, out in outputs.items()}}
+
+
+def run_day(lake_url: str | None, day: date, run_id: str | None = None, settings: Settings | None = None) -> dict:
+    """The three steps in-process (what `cloud-discovery run --direct` does)."""
+    run_id = run_id or new_run_id()
+    ingested = ingest_day(lake_url, day, run_id, settings)
+    build_day(lake_url, day, run_id)
+    committed = commit_day(lake_url, day, run_id)
+    return {**ingested, **committed}
+
+
+def is_committed(lake: Lake, day: date) -> bool:
+    return lake.exists(manifest_path(day))

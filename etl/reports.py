@@ -1,0 +1,186 @@
+"""The day's report tables, computed with Arrow group_by from the attributed traffic."""
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl import schema
+from etl.attribute import logged_on_users, logon_users, network_info_ips
+from etl.catalog import registered_domains
+from etl.identity import Directory
+from etl.ingest import day_bounds
+
+EXAMPLE_HOSTS = 5
+
+
+def _in_day(table: pa.Table, day: date) -> pa.Table:
+    start, end = day_bounds(day)
+    ts = table.column("ts")
+    keep = pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)), pc.less(ts, pa.scalar(end, ts.type)))
+    return table.filter(pc.fill_null(keep, False))
+
+
+def _sum_pair(table: pa.Table, up: str, down: str) -> pa.ChunkedArray:
+    """up + down, null only when both are null (a source without byte counts)."""
+    a, b = table.column(up), table.column(down)
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    total = pc.add(pc.fill_null(a, 0), pc.fill_null(b, 0))
+    return pc.if_else(both_null, pa.scalar(None, pa.int64()), total)
+
+
+def _activity_aggs() -> list:
+    return [
+        ("ts", "count"),
+        ("bytes_up", "sum"),
+        ("bytes_down", "sum"),
+        ("ts", "min"),
+        ("ts", "max"),
+    ]
+
+
+def _group(table: pa.Table, keys: list[str], extra: list, names: dict[str, str]) -> pa.Table:
+    grouped = table.group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra)
+    renames = {"ts_count": "transactions", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
+               "ts_min": "first_seen", "ts_max": "last_seen", **names}
+    return grouped.rename_columns([renames.get(c, c) for c in grouped.column_names])
+
+
+def _history(rows: pa.Table, value: str, source: str) -> pa.Table:
+    if rows.num_rows == 0:
+        return None
+    out = rows.group_by(["device_id", value], use_threads=False).aggregate(
+        [("device_name", "last"), ("ts", "min"), ("ts", "max")])
+    out = out.rename_columns({"device_name_last": "device_name", "ts_min": "first_seen", "ts_max": "last_seen"})
+    return out.append_column("source", pa.array([source] * out.num_rows, pa.string()))
+
+
+def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory) -> pa.Table:
+    parts = [
+        _history(traffic.filter(pc.is_valid(traffic.column("user"))).select(["ts", "device_id", "device_name", "user"]),
+                 "user", "network"),
+        _history(_in_day(logon_users(context.get("logons"), directory), day), "user", "logon"),
+        _history(_in_day(logged_on_users(context.get("device_info"), directory), day), "user", "logged_on_users"),
+    ]
+    return _finish("machine_users", parts, ["device_id", "user", "source"])
+
+
+def machine_ips(day: date, traffic: pa.Table, context: dict) -> pa.Table:
+    info = context.get("device_info")
+    public = None
+    if info is not None and info.num_rows:
+        public = _in_day(info, day).select(["ts", "device_id", "device_name", "public_ip"]).rename_columns(
+            ["ts", "device_id", "device_name", "ip"])
+        public = public.filter(pc.is_valid(public.column("ip")))
+    parts = [
+        _history(traffic.filter(pc.is_valid(traffic.column("src_ip"))).select(["ts", "device_id", "device_name", "src_ip"])
+                 .rename_columns(["ts", "device_id", "device_name", "ip"]), "ip", "local_ip"),
+        _history(_in_day(network_info_ips(context.get("network_info")), day), "ip", "network_info"),
+        _history(public, "ip", "public_ip") if public is not None else None,
+    ]
+    return _finish("machine_ips", parts, ["device_id", "ip", "source"])
+
+
+def _finish(name: str, parts: list, sort_keys: list[str]) -> pa.Table:
+    parts = [p for p in parts if p is not None and p.num_rows]
+    if not parts:
+        return schema.report_schema(name).empty_table()
+    table = pa.concat_tables([schema.conform(p, name) for p in parts])
+    table = table.filter(pc.is_valid(table.column("device_id")))
+    return table.sort_by([(k, "ascending") for k in sort_keys])
+
+
+def machines(traffic: pa.Table, context: dict, ips: pa.Table) -> pa.Table:
+    tx = traffic.filter(pc.is_valid(traffic.column("device_id")))
+    out = _group(tx, ["device_id"], [("device_name", "last"), ("app_id", "count_distinct"), ("user", "count_distinct")],
+                 {"device_name_last": "device_name", "app_id_count_distinct": "apps", "user_count_distinct": "users"})
+    ip_counts = ips.group_by("device_id").aggregate([("ip", "count_distinct")]).rename_columns(["device_id", "ip_addresses"])
+    out = out.join(ip_counts, "device_id", join_type="left outer")
+    out = out.append_column("os", _latest_os(out.column("device_id"), context.get("device_info")))
+    out = out.append_column("total_bytes", _sum_pair(out, "bytes_up", "bytes_down"))
+    out = out.set_column(out.schema.get_field_index("ip_addresses"), "ip_addresses", pc.fill_null(out.column("ip_addresses"), 0))
+    return schema.conform(out, "machines").sort_by("device_id")
+
+
+def _latest_os(device_ids, device_info: pa.Table | None) -> pa.ChunkedArray:
+    if device_info is None or device_info.num_rows == 0:
+        return pa.chunked_array([pa.nulls(len(device_ids), pa.string())])
+    known = device_info.filter(pc.is_valid(device_info.column("os"))).sort_by("ts")
+    latest = known.group_by("device_id", use_threads=False).aggregate([("os", "last")])
+    positions = pc.index_in(device_ids, value_set=latest.column("device_id"))
+    return pc.take(latest.column("os_last"), positions)
+
+
+def machine_apps(traffic: pa.Table) -> pa.Table:
+    tx = traffic.filter(pc.and_(pc.is_valid(traffic.column("device_id")), pc.is_valid(traffic.column("app_id"))))
+    out = _group(tx, ["device_id", "app_id"], [("device_name", "last"), ("app_name", "first")],
+                 {"device_name_last": "device_name", "app_name_first": "app_name"})
+    return schema.conform(out, "machine_apps").sort_by([("device_id", "ascending"), ("app_id", "ascending")])
+
+
+def apps(traffic: pa.Table) -> pa.Table:
+    tx = traffic.filter(pc.is_valid(traffic.column("app_id")))
+    out = _group(tx, ["app_id"], [("app_name", "first"), ("category", "first"), ("user", "count_distinct"),
+                                  ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
+                 {"app_name_first": "name", "category_first": "category", "user_count_distinct": "users",
+                  "device_id_count_distinct": "machines", "src_ip_count_distinct": "ip_addresses"})
+    out = out.append_column("bytes", _sum_pair(out, "bytes_up", "bytes_down"))
+    out = out.append_column("score", pa.nulls(out.num_rows, pa.float64()))
+    out = out.append_column("tag", pa.array(["none"] * out.num_rows, pa.string()))
+    out = schema.conform(out, "apps")
+    return out.sort_by([("transactions", "descending"), ("app_id", "ascending")])
+
+
+def users(traffic: pa.Table, directory: Directory) -> pa.Table:
+    tx = traffic.filter(pc.is_valid(traffic.column("user")))
+    out = _group(tx, ["user"], [("app_id", "count_distinct"), ("device_id", "count_distinct"),
+                                ("src_ip", "count_distinct")],
+                 {"app_id_count_distinct": "apps", "device_id_count_distinct": "machines",
+                  "src_ip_count_distinct": "ip_addresses"})
+    out = out.join(directory.attributes(), "user", join_type="left outer")
+    return schema.conform(out, "users").sort_by([("transactions", "descending"), ("user", "ascending")])
+
+
+def ip_addresses(traffic: pa.Table) -> pa.Table:
+    tx = traffic.filter(pc.is_valid(traffic.column("src_ip")))
+    out = _group(tx, ["src_ip"], [("app_id", "count_distinct"), ("user", "count_distinct"),
+                                  ("device_id", "count_distinct")],
+                 {"src_ip": "ip", "app_id_count_distinct": "apps", "user_count_distinct": "users",
+                  "device_id_count_distinct": "machines"})
+    return schema.conform(out, "ip_addresses").sort_by([("transactions", "descending"), ("ip", "ascending")])
+
+
+def unknown_domains(traffic: pa.Table) -> pa.Table:
+    tx = traffic.filter(pc.and_(pc.is_null(traffic.column("app_id")), pc.is_valid(traffic.column("dest_host"))))
+    if tx.num_rows == 0:
+        return schema.report_schema("unknown_domains").empty_table()
+    tx = tx.append_column("domain", registered_domains(tx.column("dest_host")))
+    tx = tx.append_column("row_bytes", _sum_pair(tx, "bytes_up", "bytes_down"))
+    out = tx.group_by("domain", use_threads=False).aggregate([
+        ("dest_host", "count_distinct"), ("dest_host", "distinct"), ("ts", "count"), ("row_bytes", "sum"),
+        ("device_id", "count_distinct"), ("user", "count_distinct")])
+    out = out.rename_columns({"dest_host_count_distinct": "hosts", "dest_host_distinct": "example_hosts",
+                              "ts_count": "transactions", "row_bytes_sum": "bytes",
+                              "device_id_count_distinct": "machines", "user_count_distinct": "users"})
+    examples = pa.array([sorted(hosts)[:EXAMPLE_HOSTS] for hosts in out.column("example_hosts").to_pylist()],
+                        pa.list_(pa.string()))
+    out = out.set_column(out.schema.get_field_index("example_hosts"), "example_hosts", examples)
+    out = out.sort_by([("transactions", "descending"), ("domain", "ascending")])
+    out = out.append_column("rank", pa.array(range(1, out.num_rows + 1), pa.int64()))
+    return schema.conform(out, "unknown_domains")
+
+
+def build_reports(day: date, traffic: pa.Table, context: dict, directory: Directory) -> dict[str, pa.Table]:
+    ips = machine_ips(day, traffic, context)
+    return {
+        "traffic": traffic,
+        "machines": machines(traffic, context, ips),
+        "machine_apps": machine_apps(traffic),
+        "machine_users": machine_users(day, traffic, context, directory),
+        "machine_ips": ips,
+        "apps": apps(traffic),
+        "users": users(traffic, directory),
+        "ip_addresses": ip_addresses(traffic),
+        "unknown_domains": unknown_domains(traffic),
+    }

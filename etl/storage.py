@@ -1,0 +1,264 @@
+"""The one module that knows the lake's layout and talks to storage.
+
+A lake is a root URL: a local folder (plain path or ``file://``) or ``s3://bucket/prefix``.
+Every other module speaks in lake-relative paths (``raw/mde/...``) and never touches a
+filesystem directly.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_LAKE = "./lake"
+LAKE_ENV = "CLOUD_DISCOVERY_LAKE"
+
+MDE_PREFIX = "raw/mde"
+OCSF_PREFIX = "raw/ocsf"
+REPORTS_PREFIX = "reports"
+QUARANTINE_PREFIX = "quarantine"
+MANIFESTS_PREFIX = "_manifests"
+STAGING_PREFIX = "_staging"
+LEDGER_PREFIX = "_ledger"
+
+
+class StorageError(Exception):
+    """A lake cannot be reached or a path in it cannot be read or written."""
+
+
+def default_lake_url() -> str:
+    return os.environ.get(LAKE_ENV) or DEFAULT_LAKE
+
+
+def _s3_options() -> dict:
+    """s3fs options from the standard AWS variables (endpoint for MinIO/moto)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict = {}
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    if region:
+        options["client_kwargs"] = {"region_name": region}
+    return options
+
+
+@dataclass(frozen=True)
+class InputObject:
+    path: str  # lake-relative
+    size: int
+
+
+class Lake:
+    """A lake root plus the few operations the pipeline needs."""
+
+    def __init__(self, url: str | None = None, **storage_options):
+        url = url or default_lake_url()
+        if url.startswith("s3://") or url.startswith("s3a://"):
+            options = {**_s3_options(), **storage_options}
+            self.fs = fsspec.filesystem("s3", **options)
+            self.root = url.split("://", 1)[1].rstrip("/")
+            self.url = "s3://" + self.root
+        else:
+            local = url[len("file://"):] if url.startswith("file://") else url
+            local = os.path.abspath(local)
+            self.fs = fsspec.filesystem("file", auto_mkdir=True)
+            self.root = local
+            self.url = "file://" + local
+        self.is_local = self.fs.protocol in ("file", ("file", "local"), ("file", "local", "local"))
+        if not self.is_local and isinstance(self.fs.protocol, tuple):
+            self.is_local = "file" in self.fs.protocol
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    # -- paths -------------------------------------------------------------
+    def full(self, rel: str) -> str:
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def rel(self, full: str) -> str:
+        full = full.split("://", 1)[-1]
+        root = self.root.split("://", 1)[-1]
+        if full.startswith(root):
+            return full[len(root):].lstrip("/")
+        return full
+
+    # -- basic I/O -----------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.full(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        try:
+            with self.fs.open(self.full(rel), "wb") as handle:
+                handle.write(data)
+        except (OSError, PermissionError) as exc:
+            raise StorageError(f"cannot write {self.url}/{rel}: {exc}") from exc
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            with self.fs.open(self.full(rel), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError as exc:
+            raise StorageError(f"not found: {self.url}/{rel}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
+
+    def write_json(self, rel: str, obj) -> None:
+        self.write_bytes(rel, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def read_json(self, rel: str):
+        return json.loads(self.read_bytes(rel))
+
+    def list_files(self, rel_prefix: str) -> list[InputObject]:
+        """Every file under a prefix, sorted by path (empty if the prefix is absent)."""
+        base = self.full(rel_prefix)
+        try:
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base, detail=True)
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.url}/{rel_prefix}: {exc}") from exc
+        objects = [
+            InputObject(self.rel(path), int(info.get("size") or 0))
+            for path, info in found.items()
+            if info.get("type", "file") == "file"
+        ]
+        return sorted(objects, key=lambda o: o.path)
+
+    def list_dirs(self, rel_prefix: str) -> list[str]:
+        base = self.full(rel_prefix)
+        if not self.fs.exists(base):
+            return []
+        return sorted(
+            self.rel(p) for p in self.fs.ls(base, detail=False) if self.fs.isdir(p)
+        )
+
+    def remove(self, rel: str) -> None:
+        path = self.full(rel)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def move(self, src_rel: str, dst_rel: str) -> None:
+        src, dst = self.full(src_rel), self.full(dst_rel)
+        if self.is_local:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.replace(src, dst)
+        else:
+            self.fs.mv(src, dst, recursive=True)
+
+    # -- Parquet -------------------------------------------------------------
+    def write_parquet(self, rel: str, table: pa.Table) -> dict:
+        """Write one Parquet file; returns its manifest entry (path, rows, bytes, sha256)."""
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd", row_group_size=256 * 1024)
+        data = sink.getvalue()
+        self.write_bytes(rel, data)
+        return {
+            "path": rel,
+            "rows": table.num_rows,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+    def read_parquet(self, rel: str) -> pa.Table:
+        try:
+            with self.fs.open(self.full(rel), "rb") as handle:
+                return pq.read_table(handle)
+        except (OSError, FileNotFoundError) as exc:
+            raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Raw input: decompression and the folder layout of each source
+# ---------------------------------------------------------------------------
+
+class UnreadableInput(Exception):
+    """A whole raw object cannot be decoded (corrupt gzip, bad zip)."""
+
+
+def decode_raw(name: str, data: bytes) -> bytes:
+    """Raw object bytes -> text bytes, undoing .gz; raises UnreadableInput with a clear reason."""
+    if name.endswith(".gz") or data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UnreadableInput(f"corrupt gzip: {exc}") from exc
+    return data
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def mde_hour_dir(table: str, tenant: str, hour: datetime) -> str:
+    return (
+        f"{MDE_PREFIX}/insights-logs-advancedhunting-{table}/tenantId={tenant}/"
+        f"y={hour:%Y}/m={hour:%m}/d={hour:%d}/h={hour:%H}/m=00"
+    )
+
+
+def ocsf_day_dir(day: date) -> str:
+    return f"{OCSF_PREFIX}/dt={day:%Y-%m-%d}"
+
+
+def parse_mde_hour(rel: str) -> datetime | None:
+    """The arrival hour encoded in an MDE export path, or None if the path is not one."""
+    parts = dict(
+        p.split("=", 1) for p in rel.split("/") if "=" in p and p.split("=", 1)[0] in ("y", "d", "h")
+    )
+    months = [p.split("=", 1)[1] for p in rel.split("/") if p.startswith("m=")]
+    try:
+        return datetime(int(parts["y"]), int(months[0]), int(parts["d"]), int(parts["h"]))
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def parse_ocsf_day(rel: str) -> date | None:
+    for part in rel.split("/"):
+        if part.startswith("dt="):
+            try:
+                return date.fromisoformat(part[3:])
+            except ValueError:
+                return None
+    return None
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# -- report / quarantine / manifest locations -------------------------------
+
+def report_dir(table: str, day: date) -> str:
+    return f"{REPORTS_PREFIX}/{table}/date={day.isoformat()}"
+
+
+def quarantine_dir(source: str, day: date) -> str:
+    return f"{QUARANTINE_PREFIX}/{source}/date={day.isoformat()}"
+
+
+def manifest_path(day: date) -> str:
+    return f"{MANIFESTS_PREFIX}/reports/date={day.isoformat()}.json"
+
+
+def staging_dir(day: date, run_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return f"{STAGING_PREFIX}/date={day.isoformat()}/{safe}"
+
+
+def stray_ledger_dir(day: date) -> str:
+    """Where runs of other days note raw objects holding events of ``day`` outside its window."""
+    return f"{LEDGER_PREFIX}/strays/date={day.isoformat()}"
+
+
+def reference_users_candidates() -> list[str]:
+    return ["reference/users.parquet", "reference/users.csv"]
