@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 import pyarrow as pa
@@ -42,6 +42,7 @@ MDE_TABLE_FOLDERS = {
 }
 CONTEXT_FOLDERS = ("deviceinfo", "devicelogonevents", "devicenetworkinfo")
 CONTEXT_TABLES = ("device_info", "network_info", "logons")
+GX_ROWS_PER_FILE = 2_000  # the GX sample: the head of every file read
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,22 @@ class Settings:
     lateness_hours: int = 6
     lookback_hours: int = 24
     max_reject_ratio: float = 0.05
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then CLOUD_DISCOVERY_<FIELD> variables, then explicit overrides."""
+        import os
+
+        values = {}
+        for name, default in asdict(cls()).items():
+            raw = os.environ.get(f"CLOUD_DISCOVERY_{name.upper()}")
+            if raw is not None:
+                try:
+                    values[name] = type(default)(raw)
+                except ValueError:
+                    raise ValueError(f"CLOUD_DISCOVERY_{name.upper()}={raw!r} is not a {type(default).__name__}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 @dataclass
@@ -256,6 +273,8 @@ def read_day(lake: Lake, day: date, settings: Settings | None = None) -> DayInpu
 
         fmt = formats.get(source)
         parsed = fmt.parse(data)
+        if item.role != "lookback":
+            validation_rows.setdefault((source, item.folder_table), []).append(parsed.rows.slice(0, GX_ROWS_PER_FILE))
         classified = fmt.classify(parsed.rows)
         c.read += parsed.lines
 
@@ -306,7 +325,6 @@ def read_day(lake: Lake, day: date, settings: Settings | None = None) -> DayInpu
                 if mine_table.num_rows:
                     transactions.append(mine_table.append_column(
                         "input_path", pa.array([item.path] * mine_table.num_rows, pa.string())))
-                    validation_rows.setdefault((source, item.folder_table), []).append(parsed.rows.slice(0, 2000))
             elif name == "skipped":
                 for reason, n in _value_counts(mine_table.column("reason")).items():
                     c.skipped[reason] += n

@@ -27,7 +27,10 @@ def _gx_context():
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         import great_expectations as gx
 
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         _context = gx.get_context(mode="ephemeral")
+        _context.variables.progress_bars = ProgressBarsConfig(globally=False)
         _context.data_sources.add_pandas("rows")
     return _context
 

@@ -1,0 +1,96 @@
+"""Reading committed reports back, over a date range (what `cloud-discovery report` shows).
+
+Only committed days are read (a day counts once its manifest exists), and only the files its
+manifest lists, so a reader never sees a half-written day.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl import reports, schema
+from etl.identity import load_directory
+from etl.storage import Lake, days_between, manifest_path
+
+
+def committed_days(lake: Lake, first: date, last: date) -> list[date]:
+    return [d for d in days_between(first, last) if lake.exists(manifest_path(d))]
+
+
+def read_table(lake: Lake, table: str, first: date, last: date, columns: list[str] | None = None) -> pa.Table:
+    parts = []
+    for day in committed_days(lake, first, last):
+        manifest = lake.read_json(manifest_path(day))
+        entry = manifest["outputs"].get(table)
+        if entry is None:
+            continue
+        part = lake.read_parquet(entry["path"])
+        if columns:
+            part = part.select(columns)
+        parts.append(part.append_column("date", pa.array([day] * part.num_rows, pa.date32())))
+    if not parts:
+        empty = schema.report_schema(table)
+        if columns:
+            empty = pa.schema([empty.field(c) for c in columns])
+        return empty.append(pa.field("date", pa.date32())).empty_table()
+    return pa.concat_tables(parts)
+
+
+def _history(table: pa.Table, keys: list[str]) -> pa.Table:
+    extra = [("transactions", "sum")] if "transactions" in table.column_names else []
+    extra += [("bytes_up", "sum"), ("bytes_down", "sum")] if "bytes_up" in table.column_names else []
+    named = [c for c in ("device_name", "app_name") if c in table.column_names and c not in keys]
+    out = table.group_by(keys, use_threads=False).aggregate(
+        [("first_seen", "min"), ("last_seen", "max"), *extra, *[(c, "last") for c in named]])
+    renames = {"first_seen_min": "first_seen", "last_seen_max": "last_seen", "transactions_sum": "transactions",
+               "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
+               **{f"{c}_last": c for c in named}}
+    return out.rename_columns([renames.get(c, c) for c in out.column_names])
+
+
+def machines_report(lake: Lake, first: date, last: date) -> pa.Table:
+    traffic = read_table(lake, "traffic", first, last)
+    ips = read_table(lake, "machine_ips", first, last)
+    daily = read_table(lake, "machines", first, last, ["device_id", "os", "last_seen"])
+    os_history = daily.rename_columns(["device_id", "os", "ts", "date"])
+    return reports.machines(traffic, {"device_info": os_history}, ips).sort_by(
+        [("transactions", "descending"), ("device_id", "ascending")])
+
+
+def apps_report(lake: Lake, first: date, last: date) -> pa.Table:
+    return reports.apps(read_table(lake, "traffic", first, last))
+
+
+def users_report(lake: Lake, first: date, last: date) -> pa.Table:
+    directory, _ = load_directory(lake)
+    return reports.users(read_table(lake, "traffic", first, last), directory)
+
+
+def find_device(lake: Lake, name: str, first: date, last: date) -> str | None:
+    """A device id from a device name (case-insensitive, with or without its DNS suffix) or an id."""
+    daily = read_table(lake, "machines", first, last, ["device_id", "device_name"])
+    wanted = name.lower()
+    names = pc.utf8_lower(pc.fill_null(daily.column("device_name"), ""))
+    hit = pc.or_(pc.or_(pc.equal(names, wanted), pc.equal(daily.column("device_id"), name)),
+                 pc.starts_with(names, wanted + "."))
+    rows = daily.filter(hit)
+    return rows.column("device_id")[0].as_py() if rows.num_rows else None
+
+
+def machine_views(lake: Lake, device_id: str, first: date, last: date) -> dict[str, pa.Table]:
+    """The four Machines-tab views for one device over a range."""
+    def only(table: pa.Table) -> pa.Table:
+        return table.filter(pc.equal(table.column("device_id"), device_id))
+
+    overview = machines_report(lake, first, last)
+    apps = _history(only(read_table(lake, "machine_apps", first, last)), ["device_id", "app_id"])
+    user_history = _history(only(read_table(lake, "machine_users", first, last)), ["device_id", "user", "source"])
+    ip_history = _history(only(read_table(lake, "machine_ips", first, last)), ["device_id", "ip", "source"])
+    return {
+        "overview": only(overview),
+        "discovered apps": apps.sort_by([("transactions", "descending"), ("app_id", "ascending")]),
+        "user history": user_history.sort_by([("last_seen", "descending"), ("user", "ascending")]),
+        "IP-address history": ip_history.sort_by([("last_seen", "descending"), ("ip", "ascending")]),
+    }
