@@ -589,7 +589,8 @@ class _World:
 
         # -- per-machine preferences and timing -------------------------------
         self.fav = np.asarray(rng.choice(hosts.n_user, size=(M, 5), p=hosts.flat_weights))
-        self.hb_phase = rng.integers(0, 6, M)
+        # heartbeats every 6 h at hour phase (1..5) + a fixed offset; hour 0 always reports
+        self.hb_phase = rng.integers(1, 6, M)
         self.hb_offset = rng.integers(0, HOUR, M)
         self.ipv6 = [f"fe80::{x[0]:x}:{x[1]:x}:{x[2]:x}:{x[3]:x}"
                      for x in rng.integers(1, 65536, (M, 4)).tolist()]
