@@ -726,23 +726,38 @@ class _Gen:
         reserved = np.zeros((w.M, 24), dtype=np.int64)
         au = np.stack([self.active_user(h) for h in range(24)], axis=1)  # [M, 24]
         lh = (np.arange(24)[None, :] + w.tz[:, None]) % 24
-        good = (lh >= 9) & (lh <= 16)
-        budget = min(self.epd, w.U)
-        for u in rng.permutation(w.U)[:budget].tolist():
-            cells = np.argwhere((au == u) & good)
-            if len(cells) == 0:
-                cells = np.argwhere(au == u)
-            if len(cells) == 0:
-                # tiny world, user never on shift today: take over one hour of a machine
-                machines = np.flatnonzero((w.mu == u).any(axis=1))
-                m = int(machines[0])
-                hs = np.flatnonzero(good[m]) if good[m].any() else np.arange(24)
-                load = np.array([-1 if reserved[m, h] else (au == au[m, h]).sum() for h in hs])
-                h = int(hs[int(np.argmax(load))])
-                au[m, h] = u
-                self.override.setdefault(h, []).append((m, u))
-                cells = np.array([[m, h]])
-            m, h = (int(v) for v in cells[rng.integers(0, len(cells))])
+        good = ((lh >= 9) & (lh <= 16)).ravel()
+        flat = au.ravel()
+        order = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(w.U + 1))
+        load = np.bincount(flat, minlength=w.U)  # cells per user, for the tiny-world fallback
+        for u in rng.permutation(w.U)[: min(self.epd, w.U)].tolist():
+            cells = order[bounds[u]:bounds[u + 1]]
+            cells = cells[flat[cells] == u]  # a fallback below may have taken some over
+            preferred = cells[good[cells]]
+            cells = preferred if len(preferred) else cells
+            if len(cells):
+                cell = int(cells[rng.integers(0, len(cells))])
+            else:
+                # tiny world, user never on shift today: take over an unreserved hour of one
+                # of the user's machines, preferring working hours and busy shift owners
+                best = None
+                for m in np.flatnonzero((w.mu == u).any(axis=1)).tolist():
+                    for h in range(24):
+                        c = m * 24 + h
+                        if reserved[m, h]:
+                            continue
+                        score = (bool(good[c]), int(load[flat[c]]), -c)
+                        if best is None or score > best[0]:
+                            best = (score, c)
+                if best is None:
+                    continue  # every hour of the user's machines is someone's reserved hour
+                cell = best[1]
+                load[flat[cell]] -= 1
+                load[u] += 1
+                flat[cell] = u
+                self.override.setdefault(cell % 24, []).append((cell // 24, u))
+            m, h = divmod(cell, 24)
             reserved[m, h] += 1
             self.forced.setdefault(h, []).append(m)
         return reserved

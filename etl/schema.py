@@ -168,7 +168,7 @@ def _violates(table: pa.Table, column: str, rule: str, arg) -> pa.ChunkedArray:
         bad = pc.invert(pc.match_substring_regex(values, ISO8601))
     else:
         raise ValueError(rule)
-    return pc.fill_null(bad, False)
+    return pc.and_(pc.is_valid(values), pc.fill_null(bad, False))
 
 
 def row_violations(table: pa.Table, decl: dict, scope: str | None = None) -> pa.ChunkedArray:

@@ -1,0 +1,130 @@
+"""One day end to end (direct, no Airflow): reconciliation, idempotency, atomic commit, lateness."""
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from etl import schema
+from etl.pipeline import is_committed, run_day
+from etl.storage import Lake, manifest_path
+from tests.builders import connection, lines, write_mde, write_users
+from tests.conftest import DEMO_DAY
+
+UTC = timezone.utc
+
+
+def manifest(root: Path, day: date) -> dict:
+    return json.loads((root / manifest_path(day)).read_text())
+
+
+def test_generated_day_reconciles_and_writes_every_table(generated_lake):
+    result = run_day(str(generated_lake), DEMO_DAY)
+    m = manifest(generated_lake, DEMO_DAY)
+    assert set(m["counts"]) == {"mde", "ocsf"}
+    for source, counts in m["counts"].items():
+        assert counts["reconciled"], source
+        assert counts["read"] == (counts["accepted"] + counts["context"] + sum(counts["skipped"].values())
+                                  + sum(counts["quarantined"].values()) + counts["other_day"])
+    traffic = pq.read_table(generated_lake / m["outputs"]["traffic"]["path"])
+    assert traffic.num_rows == sum(c["accepted"] for c in m["counts"].values()) == result["transactions"]
+    assert traffic.schema.equals(schema.report_schema("traffic"))
+    for table in schema.report_tables():
+        files = list((generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())
+        assert [f.name for f in files] == ["part-0.parquet"], table
+    # MDE has no byte counts: null, never 0
+    mde = traffic.filter(pc.equal(traffic.column("source"), "mde"))
+    assert mde.num_rows and mde.column("bytes_up").null_count == mde.num_rows
+    assert m["inputs"] and all({"path", "size", "sha256"} <= set(i) for i in m["inputs"])
+    assert m["catalog_version"] and m["code_version"]
+    assert all(v["success"] for v in m["validation"])
+
+
+def test_rerun_replaces_the_day_exactly(generated_lake, tmp_path):
+    run_day(str(generated_lake), DEMO_DAY)
+    first = manifest(generated_lake, DEMO_DAY)["outputs"]
+    run_day(str(generated_lake), DEMO_DAY)
+    second = manifest(generated_lake, DEMO_DAY)["outputs"]
+    assert {k: v["sha256"] for k, v in first.items()} == {k: v["sha256"] for k, v in second.items()}
+    for table in schema.report_tables():
+        assert len(list((generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())) == 1
+    assert not (generated_lake / "_staging" / f"date={DEMO_DAY}").exists() or not any(
+        (generated_lake / "_staging" / f"date={DEMO_DAY}").iterdir())
+
+
+def test_a_crash_during_commit_leaves_the_day_uncommitted_and_a_rerun_repairs_it(generated_lake, monkeypatch):
+    run_day(str(generated_lake), DEMO_DAY)
+    assert is_committed(Lake(str(generated_lake)), DEMO_DAY)
+    moves = []
+    real_move = Lake.move
+
+    def crashing_move(self, src, dst):
+        moves.append(dst)
+        if len(moves) == 3:
+            raise OSError("disk went away")
+        return real_move(self, src, dst)
+
+    monkeypatch.setattr(Lake, "move", crashing_move)
+    with pytest.raises(OSError):
+        run_day(str(generated_lake), DEMO_DAY)
+    assert not is_committed(Lake(str(generated_lake)), DEMO_DAY)
+    monkeypatch.setattr(Lake, "move", real_move)
+    run_day(str(generated_lake), DEMO_DAY)
+    assert is_committed(Lake(str(generated_lake)), DEMO_DAY)
+
+
+def day_lake(root: Path):
+    write_users(root, [("jane.doe@contoso.com", "Jane Doe", "Sales", "jdoe")])
+    return root
+
+
+def test_late_event_is_counted_by_the_day_that_finds_it_and_included_when_its_day_reruns(tmp_path):
+    root = day_lake(tmp_path / "lake")
+    d = date(2026, 11, 20)
+    on_time = connection("2026-11-20T10:00:00.0000000Z", url="www.dropbox.com")
+    in_grace = connection("2026-11-20T23:50:00.0000000Z", url="slack.com")          # arrives D+1 03:00
+    late = connection("2026-11-20T12:00:00.0000000Z", url="chatgpt.com")            # arrives D+2 10:00
+    next_day = connection("2026-11-22T10:05:00.0000000Z", url="github.com")
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 10), lines([on_time]))
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 21, 3), lines([in_grace]))
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 22, 10), lines([late, next_day]))
+
+    run_day(str(root), d)
+    first = manifest(root, d)
+    assert first["counts"]["mde"]["accepted"] == 2          # on time + within the lateness window
+    assert first["counts"]["mde"]["late"] == {}
+
+    run_day(str(root), date(2026, 11, 22))
+    finder = manifest(root, date(2026, 11, 22))
+    assert finder["counts"]["mde"]["late"] == {"2026-11-20": 1}
+    assert finder["counts"]["mde"]["accepted"] == 1 and finder["counts"]["mde"]["other_day"] == 1
+
+    run_day(str(root), d)
+    again = manifest(root, d)
+    assert again["counts"]["mde"]["accepted"] == 3
+    assert any(i["role"] == "stray" for i in again["inputs"])
+    hosts = pq.read_table(root / again["outputs"]["traffic"]["path"]).column("dest_host").to_pylist()
+    assert sorted(hosts) == ["chatgpt.com", "slack.com", "www.dropbox.com"]
+
+    run_day(str(root), date(2026, 11, 21))   # the D+1 run reads the grace file but does not re-count it
+    d1 = manifest(root, date(2026, 11, 21))
+    assert d1["counts"]["mde"]["accepted"] == 0 and d1["counts"]["mde"]["other_day"] == 1
+    assert d1["counts"]["mde"]["late"] == {}
+
+
+def test_users_in_traffic_are_directory_upns(tmp_path):
+    root = day_lake(tmp_path / "lake")
+    records = [connection("2026-11-20T10:00:00Z", upn=None, InitiatingProcessAccountName="JDOE",
+                          InitiatingProcessAccountDomain="CONTOSO"),
+               connection("2026-11-20T10:01:00Z", upn="Jane.Doe@Contoso.com"),
+               connection("2026-11-20T10:02:00Z", upn=None, InitiatingProcessAccountName="system",
+                          InitiatingProcessAccountDomain="nt authority")]
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 10), lines(records))
+    run_day(str(root), date(2026, 11, 20))
+    m = manifest(root, date(2026, 11, 20))
+    traffic = pq.read_table(root / m["outputs"]["traffic"]["path"])
+    assert traffic.column("user").to_pylist() == ["jane.doe@contoso.com", "jane.doe@contoso.com", None]
+    users = pq.read_table(root / m["outputs"]["users"]["path"]).to_pylist()
+    assert users[0]["display_name"] == "Jane Doe" and users[0]["transactions"] == 2
