@@ -21,6 +21,7 @@ from etl.normalize import map_unique
 INTERACTIVE_LOGONS = ["Interactive", "RemoteInteractive", "Unlock", "CachedInteractive",
                       "CachedRemoteInteractive"]
 ASOF_TOLERANCE_US = -7 * 24 * 3600 * 1_000_000  # look back at most a week
+_TIME_BITS = 42  # microsecond offsets within ~50 days; device codes use the bits above
 
 
 def _logged_on_users(text: str) -> list[str]:
@@ -108,23 +109,44 @@ def network_info_ips(network_info: pa.Table | None) -> pa.Table:
     return _explode(table, "ips", "ip")
 
 
+def _codes_and_times(table: pa.Table, devices: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Device codes, int64 microsecond times, and which rows have both."""
+    codes = pc.index_in(table.column("device_id"), value_set=devices)
+    times = pc.cast(table.column("ts"), pa.int64())
+    valid = pc.and_(pc.is_valid(codes), pc.is_valid(times)).to_numpy(zero_copy_only=False)
+    return (pc.fill_null(codes, 0).to_numpy().astype(np.int64), pc.fill_null(times, 0).to_numpy(), valid)
+
+
 def _asof_user(events: pa.Table, history: pa.Table) -> pa.ChunkedArray:
-    """For each event (device_id, ts), the user of the latest history row at or before it."""
-    if history.num_rows == 0 or events.num_rows == 0:
-        return pa.chunked_array([pa.nulls(events.num_rows, pa.string())])
-    left = pa.table({
-        "device_id": events.column("device_id"),
-        "t": pc.cast(events.column("ts"), pa.int64()),
-        "row": pa.array(np.arange(events.num_rows, dtype=np.int64)),
-    }).filter(pc.is_valid(events.column("device_id"))).sort_by("t")
-    right = pa.table({
-        "device_id": history.column("device_id"),
-        "t": pc.cast(history.column("ts"), pa.int64()),
-        "user": history.column("user"),
-    }).filter(pc.is_valid(history.column("device_id"))).sort_by("t")
-    joined = left.join_asof(right, on="t", by="device_id", tolerance=ASOF_TOLERANCE_US)
-    positions = pc.index_in(pa.array(np.arange(events.num_rows, dtype=np.int64)), value_set=joined.column("row"))
-    return pc.take(joined.column("user"), positions)
+    """For each event (device_id, ts), the user of the latest history row at or before it.
+
+    A sorted-merge as-of join in numpy: (device, time) pairs are packed into one int64 key per
+    row, so one `searchsorted` finds every event's latest preceding history row at once.
+    """
+    n = events.num_rows
+    if history.num_rows == 0 or n == 0:
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+    devices = pc.unique(pa.chunked_array(events.column("device_id").chunks + history.column("device_id").chunks,
+                                         type=pa.string()))
+    ev_dev, ev_t, ev_ok = _codes_and_times(events, devices)
+    hi_dev, hi_t, hi_ok = _codes_and_times(history, devices)
+    if not ev_ok.any():
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+    earliest = ev_t[ev_ok].min() + ASOF_TOLERANCE_US
+    if ev_t[ev_ok].max() - earliest >= 1 << _TIME_BITS:
+        raise ValueError("as-of attribution is built for one day of events at a time")
+    hi_ok &= (hi_t >= earliest) & (hi_t <= ev_t[ev_ok].max())
+    candidates = np.flatnonzero(hi_ok)
+    if len(candidates) == 0:
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+    ev_key = (ev_dev << _TIME_BITS) | np.clip(ev_t - earliest, 0, None)
+    hi_key = (hi_dev[candidates] << _TIME_BITS) | (hi_t[candidates] - earliest)
+    order = candidates[np.argsort(hi_key, kind="stable")]
+    pos = np.searchsorted(np.sort(hi_key, kind="stable"), ev_key, side="right") - 1
+    match = order[np.maximum(pos, 0)]
+    found = ev_ok & (pos >= 0) & (hi_dev[match] == ev_dev) & (ev_t >= hi_t[match])
+    users = pc.take(history.column("user"), pa.array(match))
+    return pc.if_else(pa.array(found), users, pa.scalar(None, pa.string()))
 
 
 def attribute_users(transactions: pa.Table, context: dict, directory: Directory) -> tuple[pa.Table, dict]:

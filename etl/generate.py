@@ -21,8 +21,11 @@ World model
   * ``events_per_day`` network events per UTC day in total (MDE DeviceNetworkEvents plus OCSF
     records), spread by machine activity, a business-hours curve in the machine's local time
     (08-18), quiet weekends and days a machine is switched off.
-  * Destinations: ~85 real SaaS / infrastructure hosts plus 25 made-up unknown domains, with
-    Zipf-ish global weights mixed with per-department and per-machine favourites.
+  * Destinations: 82 real SaaS hosts, 16 OS/infrastructure hosts (Windows Update, Apple,
+    Ubuntu...) used by system processes, and 25 made-up unknown domains.  Each event picks a
+    popular "core" app (Zipf-ish weights, used everywhere), one of its user's department's
+    favourites, or one of the machine's own 12 long-tail favourites (which is where the
+    unknown domains come from), so per-machine app lists differ.
   * ``ocsf_share`` of the machines (macOS and Linux first, then Windows) report through an
     OCSF agent (``raw/ocsf``) instead of MDE.
 
@@ -291,6 +294,10 @@ DEPT_FAVOURITES = {
     "Executive": ("outlook.office365.com", "www.linkedin.com", "www.bbc.co.uk",
                   "teams.microsoft.com", "www.docusign.net", "www.icloud.com"),
 }
+CORE_WEIGHT = 10  # hosts at least this popular are used on every machine
+FAVOURITES = 12  # long-tail hosts each machine uses, Zipf-weighted among themselves
+FAVOURITE_CDF = np.cumsum(1 / np.arange(1, FAVOURITES + 1))
+FAVOURITE_CDF = FAVOURITE_CDF[:-1] / FAVOURITE_CDF[-1]
 PATHS = {
     "storage": ("/upload", "/s/k3j9x2/Q3-forecast.xlsx", "/download/contract.pdf"),
     "collab": ("/", "/api/v1/messages", "/files/upload"),
@@ -335,6 +342,11 @@ def _qq(obj) -> str:
     return json.dumps(json.dumps(obj, separators=(",", ":")))
 
 
+def _seed_key(seed: int) -> int:
+    """SeedSequence wants a non-negative integer; any int seed is accepted."""
+    return int(seed) % (1 << 64)
+
+
 def _cdf_pick(cdf, u: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(cdf), u, side="right")
 
@@ -374,8 +386,11 @@ class _Hosts:
         self.index = {h: i for i, h in enumerate(names)}
         self.category = cats
         w = np.array(weights[: self.n_user], dtype=float)
-        self.user_cdf = np.cumsum(w / w.sum())
-        self.flat_weights = np.sqrt(w) / np.sqrt(w).sum()  # for per-machine favourites
+        # everybody uses the core apps; the long tail comes from per-machine favourites
+        self.core = np.flatnonzero(w >= CORE_WEIGHT)
+        self.core_cdf = np.cumsum(w[self.core] / w[self.core].sum())
+        self.tail = np.flatnonzero(w < CORE_WEIGHT)
+        self.tail_log_w = np.log(np.sqrt(w[self.tail]))
         self.sys_table = np.array([[self.index[h] for h in fam] for fam in SYSTEM_HOSTS])
         self.dept_table = np.array(
             [[self.index[h] for h in DEPT_FAVOURITES[d]] for d in DEPARTMENTS])
@@ -474,8 +489,8 @@ def _iso7(ticks: np.ndarray) -> np.ndarray:
 class _World:
     def __init__(self, seed: int, n_machines: int, n_users: int, ocsf_share: float,
                  hosts: _Hosts):
-        rng = np.random.default_rng([seed, 0])
-        trng = np.random.default_rng([seed, 99])
+        rng = np.random.default_rng([_seed_key(seed), 0])
+        trng = np.random.default_rng([_seed_key(seed), 99])
         self.tenant = str(uuid.UUID(bytes=trng.bytes(16), version=4))
         self.domain_sid = "S-1-5-21-" + "-".join(
             str(x) for x in trng.integers(10**9, 4 * 10**9, 3).tolist())
@@ -588,7 +603,10 @@ class _World:
             self.mu[m, : len(x)] = x
 
         # -- per-machine preferences and timing -------------------------------
-        self.fav = np.asarray(rng.choice(hosts.n_user, size=(M, 5), p=hosts.flat_weights))
+        # FAVOURITES long-tail hosts per machine, drawn without replacement (Gumbel top-k)
+        keys = hosts.tail_log_w[None, :] + rng.gumbel(size=(M, len(hosts.tail)))
+        top = np.argsort(-keys, axis=1, kind="stable")[:, :FAVOURITES]
+        self.fav = hosts.tail[top]
         # heartbeats every 6 h at hour phase (1..5) + a fixed offset; hour 0 always reports
         self.hb_phase = rng.integers(1, 6, M)
         self.hb_offset = rng.integers(0, HOUR, M)
@@ -680,7 +698,7 @@ class _Gen:
 
     # -- helpers ---------------------------------------------------------------
     def rng(self, purpose: int, hour: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, purpose, hour])
+        return np.random.default_rng([_seed_key(self.seed), purpose, hour])
 
     def local(self, H: int) -> tuple[np.ndarray, np.ndarray]:
         """Local hour-of-day and local day number (relative to start) per machine."""
@@ -903,10 +921,10 @@ class _Gen:
     def pick_hosts(self, rng, n, mi, user, fam, system):
         hs, w = self.h, self.w
         r = rng.random(n)
-        g = _cdf_pick(hs.user_cdf, rng.random(n)).clip(0, hs.n_user - 1)
+        g = hs.core[_cdf_pick(hs.core_cdf, rng.random(n)).clip(0, len(hs.core) - 1)]
         dep = hs.dept_table[w.dept_idx[user], rng.integers(0, 6, n)]
-        fav = w.fav[mi, rng.integers(0, 5, n)]
-        host = np.where(r < 0.6, g, np.where(r < 0.8, dep, fav))
+        fav = w.fav[mi, _cdf_pick(FAVOURITE_CDF, rng.random(n)).clip(0, FAVOURITES - 1)]
+        host = np.where(r < 0.55, g, np.where(r < 0.75, dep, fav))
         sys_host = hs.sys_table[fam, rng.integers(0, 6, n)]
         return np.where(system, sys_host, host)
 
@@ -960,9 +978,10 @@ class _Gen:
         lport = eph.copy()
         inbound = act == A_INBOUND
         listen = act == A_LISTEN
-        lport[inbound] = np.array(INBOUND_PORTS)[fam[inbound], rng.integers(0, 4, int(inbound.sum()))]
+        n_in, n_listen = int(inbound.sum()), int(listen.sum())
+        lport[inbound] = np.array(INBOUND_PORTS)[fam[inbound], rng.integers(0, 4, n_in)]
         rport[inbound] = eph[inbound]
-        lport[listen] = np.array(LISTEN_PORTS)[rng.integers(0, len(LISTEN_PORTS), int(listen.sum()))]
+        lport[listen] = np.array(LISTEN_PORTS)[rng.integers(0, len(LISTEN_PORTS), n_listen)]
         rport_o = rport.astype(object)
         rport_o[listen] = "null"
         proto = np.where(udp, "Udp", "Tcp").astype(object)
@@ -1140,7 +1159,8 @@ class _Gen:
         w = self.w
         hb = self.heartbeat(H)
         machines = np.flatnonzero(((counts > 0) & ~w.ocsf) | hb)
-        t_hb = hour_start + (w.hb_offset[machines] if H else rng.integers(0, TICKS, len(machines)))
+        # the first hour's snapshot is stamped at the window start, before any event
+        t_hb = hour_start + (w.hb_offset[machines] if H else np.zeros(len(machines), np.int64))
         t_act = hour_start + rng.integers(0, HOUR, len(machines))
         ts = np.where(hb[machines], t_hb, t_act)
         props = [
@@ -1153,7 +1173,7 @@ class _Gen:
     def network_info(self, rng, H, hour_start, change, changed, old_tok, new_tok) -> None:
         w = self.w
         hb = np.flatnonzero(self.heartbeat(H))
-        t_hb = hour_start + (w.hb_offset[hb] if H else rng.integers(0, TICKS, len(hb)))
+        t_hb = hour_start + (w.hb_offset[hb] if H else np.zeros(len(hb), np.int64))
         chg = changed[~w.ocsf[changed]]
         machines = np.concatenate([hb, chg])
         ts = np.concatenate([t_hb, change[chg]])

@@ -15,7 +15,22 @@ def blank_to_null(values) -> pa.ChunkedArray:
     return pc.if_else(pc.is_in(values, value_set=pa.array(NULL_MARKERS)), pa.scalar(None, pa.string()), values)
 
 
-def clean_host(values) -> pa.ChunkedArray:
+def on_distinct(fn: Callable):
+    """Run an Arrow string transform once per distinct value (logs repeat values endlessly)."""
+    def wrapper(values, *args):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+        if len(values) < 1024:
+            return fn(values, *args)
+        encoded = pc.dictionary_encode(values)
+        return pc.take(fn(encoded.dictionary, *args), encoded.indices)
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@on_distinct
+def clean_host(values) -> pa.Array:
     """URL or host -> bare lower-case host name (no scheme, credentials, path, port, trailing dot)."""
     values = pc.utf8_lower(blank_to_null(values))
     values = pc.replace_substring_regex(values, r"^[a-z][a-z0-9+.-]*://", "")
@@ -41,7 +56,8 @@ def map_unique(values, fn: Callable, out_type: pa.DataType) -> pa.ChunkedArray:
     return pa.chunked_array([pc.take(mapped, pc.index_in(values, value_set=distinct))], type=out_type)
 
 
-def json_field(values, key: str) -> pa.ChunkedArray:
+@on_distinct
+def json_field(values, key: str) -> pa.Array:
     """One string field out of JSON *or* Python-dict text (`{"host": ..}` / `{'host': ..}`)."""
     pattern = r"""["']""" + key + r"""["']\s*:\s*["'](?P<v>[^"']*)["']"""
     extracted = pc.extract_regex(pc.fill_null(values, ""), pattern)

@@ -155,6 +155,7 @@ def test_compress_writes_gzip_with_the_same_content(small, tmp_path):
     assert gz_summary.mde_network == summary.mde_network and gz_summary.ocsf == summary.ocsf
     raw = [p for p in gz_files if p.startswith("raw/")]
     assert raw and all(p.endswith(".gz") and gz_files[p][:2] == b"\x1f\x8b" for p in raw)
+    assert all(gz_files[p][4:8] == b"\0\0\0\0" for p in raw)  # header mtime 0: reproducible
     for p in raw:
         assert gzip.decompress(gz_files[p]) == files[p.removesuffix(".gz")]
     again = Lake(str(tmp_path / "gz-again"))
@@ -188,6 +189,13 @@ def test_users_csv_lists_exactly_the_users_seen_in_events(small):
     assert files["reference/users.csv"].decode().splitlines()[0] == \
         "upn,display_name,department,sam_account_name"
     assert len(rows) == summary.users
+    assert {r["upn"] for r in rows} == _upns_in_events(files)
+    for r in rows:
+        assert r["upn"].endswith("@contoso.com") and r["display_name"] and r["department"]
+        assert r["sam_account_name"] and r["sam_account_name"] == r["sam_account_name"].lower()
+
+
+def _upns_in_events(files: dict[str, bytes]) -> set[str]:
     seen = set()
     for rel, data in files.items():
         if rel.startswith("raw/mde/insights-logs-advancedhunting-devicenetworkevents"):
@@ -200,10 +208,17 @@ def test_users_csv_lists_exactly_the_users_seen_in_events(small):
                 email = json.loads(line)["actor"]["user"].get("email_addr")
                 if email:
                     seen.add(email)
-    assert {r["upn"] for r in rows} == seen
-    for r in rows:
-        assert r["upn"].endswith("@contoso.com") and r["display_name"] and r["department"]
-        assert r["sam_account_name"] and r["sam_account_name"] == r["sam_account_name"].lower()
+    return seen
+
+
+def test_every_directory_user_shows_up_even_in_a_sparse_world(tmp_path):
+    """More users than machines can hold in shifts and barely more events than users."""
+    lake = Lake(str(tmp_path))
+    summary = generate_lake(lake, START, 1, 3, 40, users=30, ocsf_share=0.34)
+    files = _files(lake)
+    rows = list(csv.DictReader(io.StringIO(files["reference/users.csv"].decode())))
+    assert summary.users == len(rows) == 30
+    assert _upns_in_events(files) == {r["upn"] for r in rows}
 
 
 def test_local_ips_agree_with_the_device_network_info_history(small):
