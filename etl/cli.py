@@ -174,7 +174,16 @@ def _settings(args):
                              lateness_hours=getattr(args, "lateness_hours", None))
 
 
+def require_lake(lake: Lake) -> None:
+    """A lake URL that points at nothing is a typo, not an empty lake."""
+    if not lake.exists(""):
+        raise UserError(f"no lake at {lake.url} (check --lake or CLOUD_DISCOVERY_LAKE)")
+    if not (lake.exists("raw") or lake.exists("reports")):
+        raise UserError(f"{lake.url} holds neither raw/ nor reports/: not a Cloud Discovery lake")
+
+
 def cmd_run(args) -> int:
+    require_lake(Lake(args.lake))
     return _run(Lake(args.lake), [args.date], args.direct, _settings(args), progress=False)
 
 
@@ -182,6 +191,7 @@ def cmd_backfill(args) -> int:
     if args.to < args.from_:
         raise UserError(f"--to {args.to} is before --from {args.from_}")
     days = [args.from_ + timedelta(days=i) for i in range((args.to - args.from_).days + 1)]
+    require_lake(Lake(args.lake))
     return _run(Lake(args.lake), days, args.direct, _settings(args), progress=True)
 
 
@@ -232,6 +242,7 @@ def cmd_report(args) -> int:
     first, last = args.from_, args.to
     if last < first:
         raise UserError(f"--to {last} is before --from {first}")
+    require_lake(lake)
     if not query.committed_days(lake, first, last):
         raise UserError(f"no committed days between {first} and {last} in {lake.url}; run `cloud-discovery run` first")
     if args.what == "machine":
@@ -318,11 +329,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UserError, StorageError, FileNotFoundError, ValueError) as exc:
+        if os.environ.get("CLOUD_DISCOVERY_DEBUG"):
+            raise
         print(f"cloud-discovery: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cloud-discovery: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cloud-discovery report ... | head`: the reader has gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

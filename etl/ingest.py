@@ -257,7 +257,7 @@ def read_day(lake: Lake, day: date, settings: Settings | None = None) -> DayInpu
             problem = None
 
         source = item.source
-        detected = formats.detect(data[:4096]) if data.strip() else source
+        detected = formats.detect(data) if data.strip() else source
         c = counts.setdefault(source, SourceCounts())
         c.files += 1
         if detected is None or detected != source:
@@ -356,7 +356,7 @@ def _reason_key(reason: str) -> str:
     """Group quarantine reasons for counting (the full text stays on the quarantined row)."""
     if reason.startswith("invalid JSON"):
         return "invalid JSON"
-    return reason.split(" got ")[0] if reason.startswith("wrong type") else reason
+    return reason.split(" got ")[0].rstrip(", ") if reason.startswith("wrong type") else reason
 
 
 def _value_counts(values) -> dict[str, int]:

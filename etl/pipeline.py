@@ -47,6 +47,8 @@ def _traffic(day_input, directory, catalog) -> tuple[pa.Table, dict]:
 
 
 def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str) -> None:
+    """Fail the day, saying why, when too many records or whole files were rejected."""
+    where = f"Nothing was committed; the rejected input is staged under {stage}/quarantine/ for inspection."
     read = sum(c.read for c in counts.values())
     rejected = sum(sum(c.quarantined.values()) for c in counts.values())
     if read and rejected / read > settings.max_reject_ratio:
@@ -54,8 +56,13 @@ def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str)
         reasons = "; ".join(f"{r} ({n})" for n, r in top)
         raise RejectRatioExceeded(
             f"{day}: {rejected} of {read} records quarantined ({rejected / read:.1%}) exceeds the "
-            f"allowed {settings.max_reject_ratio:.1%}; top reasons: {reasons}. Nothing was committed; "
-            f"the rejected records are staged under {stage}/quarantine/ for inspection.")
+            f"allowed {settings.max_reject_ratio:.1%}; top reasons: {reasons}. {where}")
+    files = sum(c.files for c in counts.values())
+    unreadable = sum(c.files_unreadable for c in counts.values())
+    if files and unreadable / files > settings.max_reject_ratio:
+        raise RejectRatioExceeded(
+            f"{day}: {unreadable} of {files} input files could not be read at all ({unreadable / files:.1%}) "
+            f"exceeds the allowed {settings.max_reject_ratio:.1%}. {where}")
 
 
 def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:

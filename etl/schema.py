@@ -7,6 +7,8 @@ One declaration, three uses:
 """
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from functools import cache
 
 import pyarrow as pa
@@ -165,7 +167,10 @@ def _violates(table: pa.Table, column: str, rule: str, arg) -> pa.ChunkedArray:
     elif rule == "in_set":
         bad = pc.invert(pc.is_in(values, value_set=pa.array(arg, type=values.type)))
     elif rule == "iso8601":
-        bad = pc.invert(pc.match_substring_regex(values, ISO8601))
+        shaped = pc.match_substring_regex(values, ISO8601)
+        # well-shaped but impossible (2026-02-30, hour 25): the parse says so
+        parsed = parse_timestamps(pc.if_else(shaped, values, pa.scalar(None, pa.string())))
+        bad = pc.or_(pc.invert(shaped), pc.is_null(parsed))
     else:
         raise ValueError(rule)
     return pc.and_(pc.is_valid(values), pc.fill_null(bad, False))
@@ -180,12 +185,28 @@ def row_violations(table: pa.Table, decl: dict, scope: str | None = None) -> pa.
     return reasons
 
 
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
 def parse_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """ISO 8601 strings (already checked) -> timestamp[us, UTC]; no zone means UTC."""
+    """ISO 8601 strings -> timestamp[us, UTC]; no zone means UTC; impossible dates -> null."""
     has_zone = pc.fill_null(pc.match_substring_regex(values, _ZONE), True)
     zoned = pc.if_else(has_zone, values, pc.binary_join_element_wise(values, "Z", ""))
-    nanos = pc.cast(zoned, pa.timestamp("ns", tz="UTC"))
-    return pc.cast(nanos, pa.timestamp("us", tz="UTC"), safe=False)
+    try:
+        nanos = pc.cast(zoned, pa.timestamp("ns", tz="UTC"))
+    except pa.ArrowInvalid:  # rare: some value is not a real instant; parse one by one
+        return pa.chunked_array([pa.array([_parse_one(v) for v in zoned.to_pylist()], TIMESTAMP)])
+    return pc.cast(nanos, TIMESTAMP, safe=False)
+
+
+def _parse_one(text: str | None):
+    if text is None:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------------------

@@ -185,14 +185,19 @@ class UnreadableInput(Exception):
     """A whole raw object cannot be decoded (corrupt gzip, bad zip)."""
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def decode_raw(name: str, data: bytes) -> bytes:
-    """Raw object bytes -> text bytes, undoing .gz; raises UnreadableInput with a clear reason."""
+    """Raw object bytes -> text bytes, undoing .gz and a UTF-8 byte-order mark.
+
+    Raises UnreadableInput with a clear reason when the object cannot be decoded."""
     if name.endswith(".gz") or data[:2] == b"\x1f\x8b":
         try:
-            return gzip.decompress(data)
+            data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise UnreadableInput(f"corrupt gzip: {exc}") from exc
-    return data
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
 
 
 def sha256_hex(data: bytes) -> str:

@@ -423,11 +423,11 @@ def test_utf8_bom_does_not_hide_the_file(tmp_path):
 
 
 def test_impossible_calendar_date_is_quarantined_not_fatal(tmp_path):
-    """'2026-02-30T10:00:00Z' matches the ISO 8601 regex, then the cast to timestamp raises
-    ArrowInvalid and the whole day fails.  [etl/schema.py parse_timestamps]"""
+    """'2026-02-30T10:00:00Z' has the shape of ISO 8601 but is no real instant."""
     lake = tmp_path / "lake"
-    write_mde(lake, "devicenetworkevents", HOUR,
-              lines(good_connections(4) + [connection("2026-02-30T10:00:00Z")]))
+    impossible = connection("2026-02-30T10:00:00Z")
+    impossible["time"] = "2026-11-20T10:05:00.0000000Z"
+    write_mde(lake, "devicenetworkevents", HOUR, lines(good_connections(4) + [impossible]))
     counts = run(lake)["counts"]["mde"]
     assert counts["read"] == 5 and counts["accepted"] == 4 and counts["reconciled"]
     assert sum(counts["quarantined"].values()) == 1

@@ -167,7 +167,7 @@ def test_report_on_empty_lake(tmp_path, capsys):
     code = main(["--lake", str(lake), "report", "apps", "--from", D, "--to", D])
     assert code != 0
     line = _one_error_line(capsys.readouterr().err)
-    assert "no committed days" in line
+    assert "no lake at" in line
     assert not lake.exists(), "a report must not create the lake"
 
 

@@ -2,7 +2,7 @@
 
 A format module provides:
     NAME: str                                   # source name used in paths and reports
-    sniff(head: bytes) -> bool                  # does the file start like this format?
+    sniff(line: bytes) -> bool                  # is this one line of this format?
     parse(data: bytes) -> ParsedLines           # rows + rejected lines (etl.formats.ndjson)
     classify(rows) -> Classified                # checks + normalisation (see Classified)
 """
@@ -14,11 +14,24 @@ from etl.formats.base import Classified  # noqa: F401  (re-exported)
 FORMATS = {module.NAME: module for module in (mde, ocsf)}
 
 
-def detect(head: bytes) -> str | None:
-    """Name of the format whose sniffer accepts the first bytes of a file, else None."""
-    for name, module in FORMATS.items():
-        if module.sniff(head):
-            return name
+SNIFF_LINES = 10
+SNIFF_BYTES = 1 << 20
+
+
+def detect(data: bytes) -> str | None:
+    """Name of the format whose sniffer accepts one of the first non-blank lines, else None.
+
+    Several lines are tried so that one broken line at the top does not hide a good file."""
+    tried = 0
+    for line in data[:SNIFF_BYTES].splitlines():
+        if not line.strip():
+            continue
+        for name, module in FORMATS.items():
+            if module.sniff(line):
+                return name
+        tried += 1
+        if tried == SNIFF_LINES:
+            break
     return None
 
 

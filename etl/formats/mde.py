@@ -19,9 +19,9 @@ _FAILED = pa.array(DECL["transactions"]["failed"])
 _STRING_NULL = pa.scalar(None, pa.string())
 
 
-def sniff(head: bytes) -> bool:
-    first = head.lstrip()[:4096]
-    return first.startswith(b"{") and b'"category"' in first and _PREFIX.encode() in first
+def sniff(line: bytes) -> bool:
+    line = line.strip()
+    return line.startswith(b"{") and b'"category"' in line and _PREFIX.encode() in line
 
 
 def parse(data: bytes) -> ndjson.ParsedLines:
@@ -54,7 +54,7 @@ def classify(rows: pa.Table) -> Classified:
     if pc.any(unknown).as_py():
         part = rows.filter(unknown)
         reason = pc.binary_join_element_wise("category:", table_names(part), "")
-        skipped.append(pa.table({"ts": _valid_ts(part), "reason": reason}))
+        skipped.append(pa.table({"ts": _valid_ts(part), "reason": reason, "input_line": part.column("input_line")}))
 
     for table in TABLES:
         part = rows.filter(pc.fill_null(pc.equal(names, table), False))
@@ -129,7 +129,7 @@ def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
     })
     reason = pc.if_else(inbound, pc.binary_join_element_wise(action_type, " (inbound)", ""), action_type)
     not_tx = pc.invert(is_tx)
-    skipped = pa.table({"ts": pc.filter(ts, not_tx), "reason": pc.filter(reason, not_tx)})
+    skipped = pa.table({"ts": ts, "reason": reason, "input_line": part.column("input_line")}).filter(not_tx)
     return events.filter(is_tx), skipped
 
 
@@ -141,6 +141,7 @@ def _device_info(part: pa.Table, ts) -> pa.Table:
         "os": blank_to_null(part.column("OSPlatform")),
         "public_ip": blank_to_null(part.column("PublicIP")),
         "logged_on_users": part.column("LoggedOnUsers"),
+        "input_line": part.column("input_line"),
     })
 
 
@@ -150,6 +151,7 @@ def _network_info(part: pa.Table, ts) -> pa.Table:
         "device_id": part.column("DeviceId"),
         "device_name": pc.utf8_lower(part.column("DeviceName")),
         "ip_addresses": part.column("IPAddresses"),
+        "input_line": part.column("input_line"),
     })
 
 
@@ -164,4 +166,5 @@ def _logons(part: pa.Table, ts) -> pa.Table:
         "account": account,
         "logon_type": part.column("LogonType"),
         "action_type": part.column("ActionType"),
+        "input_line": part.column("input_line"),
     })

@@ -34,6 +34,9 @@ class ParsedLines:
 def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, line number) of every non-blank line, vectorised."""
     buf = np.frombuffer(data, dtype=np.uint8)
+    if len(buf) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
     newlines = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
@@ -58,11 +61,20 @@ def parse(data: bytes, decl: dict) -> ParsedLines:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         nested = None
-    if nested is not None and nested.num_rows == len(starts):
+    if nested is not None and nested.num_rows == len(starts) and _valid_utf8(nested):
         rows = schema.flatten(nested, decl)
         rows = rows.append_column(LINE_COLUMN, pa.array(numbers, pa.int64()))
         return ParsedLines(rows, [], len(starts))
     return _parse_line_by_line(data, starts, ends, numbers, decl)
+
+
+def _valid_utf8(table: pa.Table) -> bool:
+    """pyarrow's JSON reader does not check UTF-8; a file with bad bytes goes line by line."""
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _empty(decl: dict) -> pa.Table:
@@ -97,6 +109,8 @@ def _convert(value, type_name: str, column: str):
         raise ValueError(f"{column}: expected {type_name}, got boolean")
     if not isinstance(value, allowed):
         raise ValueError(f"{column}: expected {type_name}, got {type(value).__name__} {str(value)[:40]!r}")
+    if type_name == "int64" and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{column}: integer {value} does not fit in 64 bits")
     return value
 
 
@@ -109,6 +123,11 @@ def _parse_line_by_line(data, starts, ends, numbers, decl) -> ParsedLines:
     for start, end, number in zip(starts.tolist(), ends.tolist(), numbers.tolist()):
         raw = data[start:end]
         text = raw.decode("utf-8", errors="replace")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append((number, f"invalid UTF-8 at byte {exc.start}", text))
+            continue
         try:
             record = json.loads(raw)
         except ValueError as exc:

@@ -22,9 +22,9 @@ DISPOSITION_BLOCKED = 2
 STATUS_FAILURE = 2
 
 
-def sniff(head: bytes) -> bool:
-    first = head.lstrip()[:4096]
-    return first.startswith(b"{") and b'"class_uid"' in first
+def sniff(line: bytes) -> bool:
+    line = line.strip()
+    return line.startswith(b"{") and b'"class_uid"' in line
 
 
 def parse(data: bytes) -> ndjson.ParsedLines:
@@ -83,15 +83,16 @@ def classify(rows: pa.Table) -> Classified:
         "process": pc.utf8_lower(blank_to_null(rows.column("process_name"))),
         "input_line": rows.column("input_line"),
     })
-    reason_direction = pc.binary_join_element_wise(
-        "direction:", pc.cast(direction, pa.string()), "")
+    direction_names = pa.array([str(k) for k in _SKIP_DIRECTIONS]), pa.array(list(_SKIP_DIRECTIONS.values()))
+    direction_name = pc.take(direction_names[1], pc.index_in(pc.cast(direction, pa.string()), value_set=direction_names[0]))
+    reason_direction = pc.binary_join_element_wise("direction:", direction_name, "")
     reason_activity = pc.binary_join_element_wise(
-        pc.cast(klass, pa.string()), ":activity_id=", pc.fill_null(pc.cast(activity, pa.string()), "null"))
+        pc.cast(klass, pa.string()), ":activity_id=", pc.fill_null(pc.cast(activity, pa.string()), "null"), "")
     reason = pc.if_else(skip_direction, reason_direction, reason_activity)
     not_tx = pc.invert(is_tx)
     tables = {
         "transactions": events.filter(is_tx),
-        "skipped": pa.table({"ts": ts.filter(not_tx), "reason": reason.filter(not_tx)}),
+        "skipped": pa.table({"ts": ts, "reason": reason, "input_line": rows.column("input_line")}).filter(not_tx),
         "device_info": pa.table({
             "ts": ts,
             "device_id": events.column("device_id"),
@@ -99,6 +100,7 @@ def classify(rows: pa.Table) -> Classified:
             "os": blank_to_null(rows.column("device_os_name")),
             "public_ip": pa.nulls(rows.num_rows, pa.string()),
             "logged_on_users": pa.nulls(rows.num_rows, pa.string()),
+            "input_line": rows.column("input_line"),
         }).filter(pc.is_valid(events.column("device_id"))),
     }
     return Classified(rejected, tables)
