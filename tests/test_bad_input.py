@@ -401,12 +401,11 @@ def test_ocsf_rule_violations_are_quarantined(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# inputs that currently stop the day or lose good records (product bugs: see each docstring)
+# inputs that once stopped the day or lost good records
 # ---------------------------------------------------------------------------
 
 def test_non_json_first_line_does_not_lose_the_rest_of_the_file(tmp_path):
-    """Format detection sniffs only the head of the file: a broken *first* line makes the whole
-    file "unrecognised content" and its good records are never read.  [etl/ingest.py read_day]"""
+    """A broken *first* line must not make the whole file look like an unknown format."""
     lake = tmp_path / "lake"
     write_mde(lake, "devicenetworkevents", HOUR, lines(["garbage before the first record"] + good_connections(4)))
     counts = run(lake)["counts"]["mde"]
@@ -415,7 +414,7 @@ def test_non_json_first_line_does_not_lose_the_rest_of_the_file(tmp_path):
 
 
 def test_utf8_bom_does_not_hide_the_file(tmp_path):
-    """A UTF-8 byte order mark (Windows tools write one) makes the sniffer miss the format."""
+    """A UTF-8 byte order mark (Windows tools write one) must not hide the format."""
     lake = tmp_path / "lake"
     write_mde(lake, "devicenetworkevents", HOUR, b"\xef\xbb\xbf" + lines(good_connections(4)))
     counts = run(lake)["counts"]["mde"]
@@ -436,8 +435,7 @@ def test_impossible_calendar_date_is_quarantined_not_fatal(tmp_path):
 
 
 def test_integer_beyond_int64_is_quarantined_not_fatal(tmp_path):
-    """The line-by-line parser accepts any Python int, then pa.array(..., int64) raises
-    OverflowError for the whole file.  [etl/formats/ndjson.py _convert]"""
+    """An integer beyond int64 is one bad line, not an overflow that stops the file."""
     lake = tmp_path / "lake"
     write_mde(lake, "devicenetworkevents", HOUR,
               lines(good_connections(4) + [connection("2026-03-10T10:40:00Z", RemotePort=10 ** 20)]))
@@ -449,9 +447,8 @@ def test_integer_beyond_int64_is_quarantined_not_fatal(tmp_path):
 
 
 def test_invalid_utf8_line_is_not_fatal(tmp_path):
-    """pyarrow's JSON reader does not validate UTF-8, so a latin-1 byte reaches Arrow string
-    columns and the day fails later (pc.utf8_lower in mde.classify raises "Invalid UTF8
-    sequence"; for a rejected row, GX's to_pandas fails).  [etl/formats/ndjson.py parse]"""
+    """pyarrow's JSON reader does not validate UTF-8: a latin-1 line must be quarantined, not
+    reach the string columns."""
     lake = tmp_path / "lake"
     good = good_connections(4)
     latin1 = lines([connection("2026-03-10T10:40:00Z", device="dev-2")]).replace(b"dev-2.corp", b"caf\xe9.corp")
