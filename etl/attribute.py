@@ -10,6 +10,8 @@ What cannot be attributed stays null.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -149,21 +151,29 @@ def _asof_user(events: pa.Table, history: pa.Table) -> pa.ChunkedArray:
     return pc.if_else(pa.array(found), users, pa.scalar(None, pa.string()))
 
 
-def attribute_users(transactions: pa.Table, context: dict, directory: Directory) -> tuple[pa.Table, dict]:
-    """Adds `user` to the transactions; returns the table and per-method counts."""
+@dataclass(frozen=True)
+class UserHistory:
+    """Who was on which device when: built once per day from the context tables."""
+    logons: pa.Table   # successful interactive logons: ts, device_id, device_name, user
+    listed: pa.Table   # DeviceInfo.LoggedOnUsers: ts, device_id, device_name, user
+
+    @classmethod
+    def from_context(cls, context: dict, directory: Directory) -> "UserHistory":
+        return cls(logon_users(context.get("logons"), directory),
+                   logged_on_users(context.get("device_info"), directory))
+
+
+def attribute_users(transactions: pa.Table, history: UserHistory, directory: Directory) -> tuple[pa.Table, Counter]:
+    """Replaces `account` by `user`; returns the table and how many rows each method attributed."""
     direct = directory.resolve_array(transactions.column("account"))
-    missing = pc.is_null(direct)
-    stats = {"account": int(pc.sum(pc.is_valid(direct)).as_py() or 0)}
+    stats = Counter(account=int(pc.sum(pc.is_valid(direct)).as_py() or 0))
     user = direct
-    if pc.any(missing).as_py():
-        from_logon = _asof_user(transactions, logon_users(context.get("logons"), directory))
-        user = pc.coalesce(user, from_logon)
-        stats["logon"] = int(pc.sum(pc.and_(missing, pc.is_valid(from_logon))).as_py() or 0)
-        still = pc.is_null(user)
-        if pc.any(still).as_py():
-            listed = logged_on_users(context.get("device_info"), directory)
-            from_info = _asof_user(transactions, listed)
-            user = pc.coalesce(user, from_info)
-            stats["logged_on_users"] = int(pc.sum(pc.and_(still, pc.is_valid(from_info))).as_py() or 0)
-    stats["unattributed"] = int(pc.sum(pc.is_null(user)).as_py() or 0)
+    for method, table in (("logon", history.logons), ("logged_on_users", history.listed)):
+        missing = pc.is_null(user)
+        if not pc.any(missing).as_py():
+            break
+        found = _asof_user(transactions, table)
+        user = pc.coalesce(user, found)
+        stats[method] += int(pc.sum(pc.and_(missing, pc.is_valid(found))).as_py() or 0)
+    stats["unattributed"] += int(pc.sum(pc.is_null(user)).as_py() or 0)
     return transactions.drop_columns(["account"]).append_column("user", user), stats

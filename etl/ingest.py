@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,7 +31,6 @@ from etl.storage import (
     MDE_PREFIX, OCSF_PREFIX, Lake, UnreadableInput, decode_raw, parse_mde_hour, parse_ocsf_day,
     sha256_hex, stray_ledger_dir,
 )
-from etl.validate import gx_validate
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ MDE_TABLE_FOLDERS = {
 }
 CONTEXT_FOLDERS = ("deviceinfo", "devicelogonevents", "devicenetworkinfo")
 CONTEXT_TABLES = ("device_info", "network_info", "logons")
-GX_ROWS_PER_FILE = 2_000  # the GX sample: the head of every file read
+GX_ROWS_PER_FILE = 200  # the GX sample: rows spread over every file read
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,6 @@ class SourceCounts:
             "files": self.files, "files_unreadable": self.files_unreadable,
             "warnings": self.warnings, "reconciled": self.reconciles(),
         }
-
-
-@dataclass
-class DayInput:
-    """Everything one day's run takes from the raw layer."""
-    day: date
-    transactions: pa.Table
-    context: dict[str, pa.Table]
-    quarantine: pa.Table
-    counts: dict[str, SourceCounts]
-    inputs: list[dict]
-    strays: dict[str, dict[str, int]]     # other day -> {path: events}
-    validation: list[dict]
 
 
 QUARANTINE_SCHEMA = pa.schema([
@@ -225,131 +212,141 @@ def _quarantine_rows(source, path, lines, reasons, raw) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-def read_day(lake: Lake, day: date, settings: Settings | None = None) -> DayInput:
-    settings = settings or Settings()
-    planned = plan_inputs(lake, day, settings)
-    counts: dict[str, SourceCounts] = {}
-    transactions: list[pa.Table] = []
-    context: dict[str, list[pa.Table]] = {name: [] for name in CONTEXT_TABLES}
-    quarantine: list[pa.Table] = []
-    inputs: list[dict] = []
-    strays: dict[str, dict[str, int]] = {}
-    validation_rows: dict[tuple, list[pa.Table]] = {}
-    day_scalar = pa.scalar(day, pa.date32())
+class DayReader:
+    """Reads one day's raw objects one at a time, accounting for every line.
 
-    for item in planned:
-        raw = lake.read_bytes(item.path)
-        inputs.append({"path": item.path, "size": len(raw), "sha256": sha256_hex(raw), "role": item.role})
+    `read(item)` returns the day's transactions from that object (or None) and keeps the rest:
+    counts per source, quarantined rows, context rows (all of them: they help attribution),
+    late-event notes, the input record with its checksum, and a GX sample of the parsed rows.
+    """
+
+    def __init__(self, lake: Lake, day: date, settings: Settings):
+        self.lake, self.day, self.settings = lake, day, settings
+        self.counts: dict[str, SourceCounts] = {}
+        self.context: dict[str, list[pa.Table]] = {name: [] for name in CONTEXT_TABLES}
+        self.quarantine: list[pa.Table] = []
+        self.inputs: list[dict] = []
+        self.strays: dict[str, dict[str, int]] = {}
+        self.samples: dict[tuple, list[pa.Table]] = {}
+        self._day = pa.scalar(day, pa.date32())
+
+    def read(self, item: PlannedInput) -> pa.Table | None:
+        raw = self.lake.read_bytes(item.path)
+        self.inputs.append({"path": item.path, "size": len(raw), "sha256": sha256_hex(raw), "role": item.role})
         home_day = item.arrival_start.date()
+        owns_file = home_day == self.day
+        c = self.counts.setdefault(item.source, SourceCounts())
+        c.files += 1
         try:
             data = decode_raw(item.path, raw)
         except UnreadableInput as exc:
-            data, problem = _salvage(raw), str(exc)
+            data = _salvage(raw)
             if data is None:
-                if home_day == day:
-                    c = counts.setdefault(item.source, SourceCounts())
-                    c.files += 1
+                if owns_file:
                     c.files_unreadable += 1
-                    quarantine.append(_quarantine_rows(item.source, item.path, [None], [f"unreadable file: {problem}"], [None]))
-                continue
-            problem = f"truncated file: {problem}; {len(data)} bytes recovered"
-        else:
-            problem = None
-
-        source = item.source
-        detected = formats.detect(data) if data.strip() else source
-        c = counts.setdefault(source, SourceCounts())
-        c.files += 1
-        if detected is None or detected != source:
-            if home_day == day:
+                    self._quarantine(item.source, item.path, [None], [f"unreadable file: {exc}"], [None])
+                return None
+            if owns_file:
+                c.warnings.append(f"{item.path}: truncated file: {exc}; {len(data)} bytes recovered")
+        detected = formats.detect(data) if data.strip() else item.source
+        if detected != item.source:
+            if owns_file:
                 c.files_unreadable += 1
                 what = f"detected {detected}" if detected else "no known format"
-                quarantine.append(_quarantine_rows(
-                    source, item.path, [None], [f"unrecognised content for {source} folder: {what}"],
-                    [data[:2000].decode("utf-8", "replace")]))
-            continue
-        if problem and home_day == day:
-            c.warnings.append(f"{item.path}: {problem}")
+                self._quarantine(item.source, item.path, [None],
+                                 [f"unrecognised content for {item.source} folder: {what}"],
+                                 [data[:2000].decode("utf-8", "replace")])
+            return None
 
-        fmt = formats.get(source)
+        fmt = formats.get(item.source)
         parsed = fmt.parse(data)
-        if item.role != "lookback":
-            validation_rows.setdefault((source, item.folder_table), []).append(parsed.rows.slice(0, GX_ROWS_PER_FILE))
-        classified = fmt.classify(parsed.rows)
         c.read += parsed.lines
-
-        # lines that never became rows (broken JSON, wrong type) cannot be dated: home day owns them
-        if parsed.rejects:
-            if home_day == day:
-                for number, reason, text in parsed.rejects:
-                    c.quarantined[_reason_key(reason)] += 1
-                quarantine.append(_quarantine_rows(
-                    source, item.path, [r[0] for r in parsed.rejects], [r[1] for r in parsed.rejects],
-                    [r[2] for r in parsed.rejects]))
-            else:
-                c.other_day += len(parsed.rejects)
-
-        rejected = classified.rejected
-        if rejected.num_rows:
-            r_day = pc.fill_null(_day_of(rejected.column("ts")), pa.scalar(home_day, pa.date32()))
-            mine = pc.equal(r_day, day_scalar)
-            mine_rows = rejected.filter(mine)
-            c.other_day += rejected.num_rows - mine_rows.num_rows
-            if mine_rows.num_rows:
-                lines = mine_rows.column("input_line").to_pylist()
-                reasons = mine_rows.column("reason").to_pylist()
-                texts = ndjson.raw_lines(data, lines)
-                for reason in reasons:
-                    c.quarantined[reason] += 1
-                quarantine.append(_quarantine_rows(source, item.path, lines, reasons, [texts.get(n) for n in lines]))
-
-        if source == "mde" and item.folder_table:
+        if item.role != "lookback":
+            self.samples.setdefault((item.source, item.folder_table), []).append(_spread_sample(parsed.rows))
+        if item.source == "mde" and item.folder_table:
             _note_wrong_table(c, item, parsed.rows)
+        classified = fmt.classify(parsed.rows)
+        self._count_rejects(c, item, data, parsed.rejects, classified.rejected, owns_file, home_day)
 
+        transactions = None
         for name, table in classified.tables.items():
             if table.num_rows == 0:
                 continue
-            is_context_only = source == "ocsf" and name == "device_info"  # derived from the same rows
-            t_day = _day_of(table.column("ts"))
+            days = _day_of(table.column("ts"))
             if name == "skipped":
-                t_day = pc.fill_null(t_day, pa.scalar(home_day, pa.date32()))
-            mine = pc.fill_null(pc.equal(t_day, day_scalar), False)
-            mine_table = table.filter(mine)
+                days = pc.fill_null(days, pa.scalar(home_day, pa.date32()))
+            mine = pc.fill_null(pc.equal(days, self._day), False)
             if name in CONTEXT_TABLES:
-                context[name].append(table)  # every context row helps attribution
-            if is_context_only:
-                continue
-            elsewhere = table.num_rows - mine_table.num_rows
+                self.context[name].append(table)
+                if item.source == "ocsf":
+                    continue  # OCSF device context is derived from rows counted as transactions/skipped
+            mine_table = table.filter(mine)
             if name == "transactions":
                 c.accepted += mine_table.num_rows
                 if mine_table.num_rows:
-                    transactions.append(mine_table.append_column(
-                        "input_path", pa.array([item.path] * mine_table.num_rows, pa.string())))
+                    transactions = mine_table.append_column(
+                        "input_path", pa.array([item.path] * mine_table.num_rows, pa.string()))
             elif name == "skipped":
                 for reason, n in _value_counts(mine_table.column("reason")).items():
                     c.skipped[reason] += n
             else:
                 c.context += mine_table.num_rows
+            elsewhere = table.num_rows - mine_table.num_rows
             c.other_day += elsewhere
             if elsewhere:
-                _note_strays(strays, c, item, table.filter(pc.invert(mine)), day, settings)
+                _note_strays(self.strays, c, item, table.filter(pc.invert(mine)), self.day, self.settings)
+        return transactions
 
-    for source, c in counts.items():
-        if not c.reconciles():
-            raise AssertionError(f"counts for {source} do not reconcile: {c.as_dict()}")
+    def _count_rejects(self, c, item, data, line_rejects, row_rejects, owns_file, home_day) -> None:
+        # lines that never became rows (broken JSON, wrong type) cannot be dated: the file's day owns them
+        if line_rejects:
+            if owns_file:
+                for _, reason, _ in line_rejects:
+                    c.quarantined[_reason_key(reason)] += 1
+                self._quarantine(item.source, item.path, [r[0] for r in line_rejects],
+                                 [r[1] for r in line_rejects], [r[2] for r in line_rejects])
+            else:
+                c.other_day += len(line_rejects)
+        if row_rejects.num_rows:
+            days = pc.fill_null(_day_of(row_rejects.column("ts")), pa.scalar(home_day, pa.date32()))
+            mine = row_rejects.filter(pc.equal(days, self._day))
+            c.other_day += row_rejects.num_rows - mine.num_rows
+            if mine.num_rows:
+                lines = mine.column("input_line").to_pylist()
+                reasons = mine.column("reason").to_pylist()
+                texts = ndjson.raw_lines(data, lines)
+                for reason in reasons:
+                    c.quarantined[reason] += 1
+                self._quarantine(item.source, item.path, lines, reasons, [texts.get(n) for n in lines])
 
-    validation = []
-    for (source, scope), tables in sorted(validation_rows.items(), key=lambda kv: str(kv[0])):
-        sample = pa.concat_tables(tables)
-        validation.append(gx_validate(sample, formats.get(source).DECL, scope, name=source))
+    def _quarantine(self, source, path, lines, reasons, raw) -> None:
+        self.quarantine.append(_quarantine_rows(source, path, lines, reasons, raw))
 
-    return DayInput(
-        day=day,
-        transactions=pa.concat_tables(transactions) if transactions else None,
-        context={k: pa.concat_tables(v) if v else None for k, v in context.items()},
-        quarantine=pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table(),
-        counts=counts, inputs=inputs, strays=strays, validation=validation,
-    )
+    def check(self) -> None:
+        for source, c in self.counts.items():
+            if not c.reconciles():
+                raise AssertionError(f"counts for {source} do not reconcile: {c.as_dict()}")
+
+    def context_tables(self) -> dict[str, pa.Table | None]:
+        return {k: pa.concat_tables(v) if v else None for k, v in self.context.items()}
+
+    def quarantine_table(self) -> pa.Table:
+        return pa.concat_tables(self.quarantine) if self.quarantine else QUARANTINE_SCHEMA.empty_table()
+
+    def validation_samples(self) -> dict[tuple, pa.Table]:
+        return {key: pa.concat_tables(parts) for key, parts in sorted(self.samples.items(), key=lambda kv: str(kv[0]))}
+
+
+def is_context_input(item: PlannedInput) -> bool:
+    """MDE context tables are read first: attribution needs them before any transaction."""
+    return item.source == "mde" and item.folder_table in ("DeviceInfo", "DeviceLogonEvents", "DeviceNetworkInfo")
+
+
+def _spread_sample(rows: pa.Table, limit: int = GX_ROWS_PER_FILE) -> pa.Table:
+    """Up to `limit` rows spread evenly over a file (deterministic)."""
+    if rows.num_rows <= limit:
+        return rows
+    return rows.take(np.linspace(0, rows.num_rows - 1, limit).astype(np.int64))
 
 
 def _reason_key(reason: str) -> str:

@@ -8,6 +8,7 @@ commit_day  : staged files -> their partitions, then the manifest (last). Re-run
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import asdict
 from datetime import date
 
@@ -15,13 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import code_version, reports, schema
-from etl.attribute import attribute_users
+from etl.attribute import UserHistory, attribute_users
 from etl.catalog import shipped_catalog
 from etl.identity import load_directory
-from etl.ingest import CONTEXT_TABLES, QUARANTINE_SCHEMA, Settings, ledger_entry_path, read_day
+from etl.ingest import CONTEXT_TABLES, DayReader, Settings, is_context_input, ledger_entry_path, plan_inputs
+from etl.validate import SideValidator
 from etl.storage import Lake, manifest_path, quarantine_dir, report_dir, staging_dir
 
 SOURCES = ("mde", "ocsf")
+# what the reports read back from the staged traffic: strings as dictionaries (they repeat)
+REPORT_INPUT_COLUMNS = ["ts", "source", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id",
+                        "app_name", "category", "bytes_up", "bytes_down"]
+DICTIONARY_COLUMNS = ["source", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id", "app_name",
+                      "category"]
+SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
 
 
 class RejectRatioExceeded(Exception):
@@ -32,18 +40,11 @@ def new_run_id() -> str:
     return f"manual__{uuid.uuid4().hex[:12]}"
 
 
-def _traffic(day_input, directory, catalog) -> tuple[pa.Table, dict]:
-    tx = day_input.transactions
-    if tx is None or tx.num_rows == 0:
-        return schema.report_schema("traffic").empty_table(), {}
-    tx, stats = attribute_users(tx, day_input.context, directory)
-    tx = pa.Table.from_arrays(
-        [*tx.columns, *catalog.match(tx.column("dest_host")).columns],
-        names=[*tx.column_names, "app_id", "app_name", "category"],
-    )
-    traffic = schema.conform(tx, "traffic")
-    order = [("ts", "ascending"), ("device_id", "ascending"), ("input_path", "ascending"), ("input_line", "ascending")]
-    return traffic.sort_by(order), stats
+def _with_apps(transactions: pa.Table, catalog) -> pa.Table:
+    matched = catalog.match(transactions.column("dest_host"))
+    table = pa.Table.from_arrays([*transactions.columns, *matched.columns],
+                                 names=[*transactions.column_names, *matched.column_names])
+    return schema.conform(table, "traffic")
 
 
 def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str) -> None:
@@ -66,27 +67,56 @@ def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str)
 
 
 def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:
+    """Raw window -> staged traffic (validated, attributed, cataloged), context and quarantine.
+
+    Context files are read first (attribution needs them); then every other file is parsed,
+    attributed and written to the staged traffic file one at a time, so memory stays bounded
+    by the largest file rather than the day."""
     settings = settings or Settings()
     lake = Lake(lake_url)
     stage = staging_dir(day, run_id)
     lake.remove(stage)
-    directory, directory_input = load_directory(lake)
-    catalog = shipped_catalog()
-    day_input = read_day(lake, day, settings)
+    planned = plan_inputs(lake, day, settings)
+    validator = SideValidator(in_process=sum(p.size for p in planned) < SIDE_VALIDATION_MIN_BYTES)
+    try:
+        directory, directory_input = load_directory(lake)
+        catalog = shipped_catalog()
+        reader = DayReader(lake, day, settings)
+        held_back = [tx for item in planned if is_context_input(item) and (tx := reader.read(item)) is not None]
+        history = UserHistory.from_context(reader.context_tables(), directory)
 
-    staged_quarantine = {}
-    for source in SOURCES:
-        rows = day_input.quarantine.filter(pc.equal(day_input.quarantine.column("source"), source))
-        if rows.num_rows:
-            staged_quarantine[source] = lake.write_parquet(f"{stage}/quarantine/{source}.parquet", rows)
-    _check_reject_ratio(day, day_input.counts, settings, lake.full(stage))
+        sink = lake.parquet_sink(f"{stage}/traffic.parquet", schema.report_schema("traffic"))
+        attribution: Counter = Counter()
 
-    traffic, attribution = _traffic(day_input, directory, catalog)
-    staged_traffic = lake.write_parquet(f"{stage}/traffic.parquet", traffic)
-    for name in CONTEXT_TABLES:
-        table = day_input.context.get(name)
-        if table is not None and table.num_rows:
-            lake.write_parquet(f"{stage}/context/{name}.parquet", table)
+        def publish(transactions: pa.Table) -> None:
+            attributed, stats = attribute_users(transactions, history, directory)
+            attribution.update(stats)
+            sink.write(_with_apps(attributed, catalog))
+
+        for transactions in held_back:
+            publish(transactions)
+        for item in planned:
+            if not is_context_input(item) and (transactions := reader.read(item)) is not None:
+                publish(transactions)
+        reader.check()
+        checks = [validator.submit(sample, source, scope, source)
+                  for (source, scope), sample in reader.validation_samples().items()]
+
+        quarantine = reader.quarantine_table()
+        staged_quarantine = {}
+        for source in SOURCES:
+            rows = quarantine.filter(pc.equal(quarantine.column("source"), source))
+            if rows.num_rows:
+                staged_quarantine[source] = lake.write_parquet(f"{stage}/quarantine/{source}.parquet", rows)
+        _check_reject_ratio(day, reader.counts, settings, lake.full(stage))
+
+        staged_traffic = sink.close()
+        for name, table in reader.context_tables().items():
+            if table is not None and table.num_rows:
+                lake.write_parquet(f"{stage}/context/{name}.parquet", table)
+        validation = [check.result() for check in checks]
+    finally:
+        validator.close()
 
     draft = {
         "date": day.isoformat(),
@@ -94,16 +124,16 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "code_version": code_version(),
         "catalog_version": catalog.version,
         "settings": asdict(settings),
-        "inputs": day_input.inputs + ([directory_input] if directory_input else []),
-        "counts": {s: c.as_dict() for s, c in sorted(day_input.counts.items())},
-        "attribution": attribution,
-        "validation": day_input.validation,
-        "late": day_input.strays,
+        "inputs": reader.inputs + ([directory_input] if directory_input else []),
+        "counts": {s: c.as_dict() for s, c in sorted(reader.counts.items())},
+        "attribution": dict(sorted(attribution.items())),
+        "validation": validation,
+        "late": reader.strays,
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
     lake.write_json(f"{stage}/draft.json", draft)
-    return {"date": day.isoformat(), "run_id": run_id, "transactions": traffic.num_rows,
-            "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in day_input.strays.items()}}
+    return {"date": day.isoformat(), "run_id": run_id, "transactions": staged_traffic["rows"],
+            "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in reader.strays.items()}}
 
 
 def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
@@ -112,16 +142,17 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
     if not lake.exists(f"{stage}/draft.json"):
         raise FileNotFoundError(f"{day}: nothing staged for run {run_id}; run the ingest step first")
     directory, _ = load_directory(lake)
-    traffic = lake.read_parquet(f"{stage}/traffic.parquet")
+    traffic = lake.read_parquet(f"{stage}/traffic.parquet", columns=REPORT_INPUT_COLUMNS,
+                                read_dictionary=DICTIONARY_COLUMNS)
     context = {}
     for name in CONTEXT_TABLES:
         path = f"{stage}/context/{name}.parquet"
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
     tables = reports.build_reports(day, traffic, context, directory)
-    staged = {name: lake.write_parquet(f"{stage}/reports/{name}.parquet", table)
-              for name, table in tables.items() if name != "traffic"}
+    staged = {name: lake.write_parquet(f"{stage}/reports/{name}.parquet", table) for name, table in tables.items()}
     lake.write_json(f"{stage}/reports.json", staged)
-    return {"date": day.isoformat(), "run_id": run_id, "rows": {n: t.num_rows for n, t in tables.items()}}
+    return {"date": day.isoformat(), "run_id": run_id,
+            "rows": {"traffic": traffic.num_rows, **{n: t.num_rows for n, t in tables.items()}}}
 
 
 def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:

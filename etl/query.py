@@ -55,7 +55,8 @@ def machines_report(lake: Lake, first: date, last: date) -> pa.Table:
     ips = read_table(lake, "machine_ips", first, last)
     daily = read_table(lake, "machines", first, last, ["device_id", "os", "last_seen"])
     os_history = daily.rename_columns(["device_id", "os", "ts", "date"])
-    return reports.machines(traffic, {"device_info": os_history}, ips).sort_by(
+    names = reports.device_names(traffic, {})
+    return reports.machines(traffic, {"device_info": os_history}, ips, names).sort_by(
         [("transactions", "descending"), ("device_id", "ascending")])
 
 

@@ -30,72 +30,92 @@ def _sum_pair(table: pa.Table, up: str, down: str) -> pa.ChunkedArray:
     return pc.if_else(both_null, pa.scalar(None, pa.int64()), total)
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded string columns -> plain strings (done on small aggregated tables)."""
+    return pa.table({
+        name: pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type) else col
+        for name, col in zip(table.column_names, table.columns)})
+
+
 def _activity_aggs() -> list:
-    return [
-        ("ts", "count"),
-        ("bytes_up", "sum"),
-        ("bytes_down", "sum"),
-        ("ts", "min"),
-        ("ts", "max"),
-    ]
+    return [("ts", "count"), ("bytes_up", "sum"), ("bytes_down", "sum"), ("ts", "min"), ("ts", "max")]
 
 
 def _group(table: pa.Table, keys: list[str], extra: list, names: dict[str, str]) -> pa.Table:
-    grouped = table.group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra)
+    """Group the (possibly dictionary-encoded) traffic; only aggregates Arrow supports on dictionaries."""
+    grouped = decoded(table.group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra))
     renames = {"ts_count": "transactions", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
                "ts_min": "first_seen", "ts_max": "last_seen", **names}
     return grouped.rename_columns([renames.get(c, c) for c in grouped.column_names])
 
 
-def _history(rows: pa.Table, value: str, source: str) -> pa.Table:
-    if rows.num_rows == 0:
+def device_names(traffic: pa.Table, context: dict) -> pa.Table:
+    """device_id -> the device_name it was last seen with (names change: renames, DNS suffixes)."""
+    parts = [traffic.select(["device_id", "device_name", "ts"])]
+    parts += [t.select(["device_id", "device_name", "ts"]) for t in context.values() if t is not None and t.num_rows]
+    pairs = [decoded(p.group_by(["device_id", "device_name"], use_threads=False).aggregate([("ts", "max")]))
+             for p in parts]
+    pairs = pa.concat_tables(pairs).filter(pc.is_valid(pa.concat_tables(pairs).column("device_name")))
+    latest = pairs.sort_by([("ts_max", "ascending"), ("device_name", "ascending")]).group_by(
+        "device_id", use_threads=False).aggregate([("device_name", "last")])
+    return latest.rename_columns(["device_id", "device_name"])
+
+
+def _named(table: pa.Table, names: pa.Table) -> pa.Table:
+    positions = pc.index_in(table.column("device_id"), value_set=names.column("device_id"))
+    return table.append_column("device_name", pc.take(names.column("device_name"), positions))
+
+
+def _history(rows: pa.Table | None, value: str, source: str) -> pa.Table | None:
+    if rows is None or rows.num_rows == 0:
         return None
-    out = rows.group_by(["device_id", value], use_threads=False).aggregate(
-        [("device_name", "last"), ("ts", "min"), ("ts", "max")])
-    out = out.rename_columns({"device_name_last": "device_name", "ts_min": "first_seen", "ts_max": "last_seen"})
+    out = decoded(rows.group_by(["device_id", value], use_threads=False).aggregate([("ts", "min"), ("ts", "max")]))
+    out = out.rename_columns({"ts_min": "first_seen", "ts_max": "last_seen"})
     return out.append_column("source", pa.array([source] * out.num_rows, pa.string()))
 
 
-def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory) -> pa.Table:
+def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory, names: pa.Table) -> pa.Table:
     parts = [
-        _history(traffic.filter(pc.is_valid(traffic.column("user"))).select(["ts", "device_id", "device_name", "user"]),
+        _history(traffic.filter(pc.is_valid(traffic.column("user"))).select(["ts", "device_id", "user"]),
                  "user", "network"),
         _history(_in_day(logon_users(context.get("logons"), directory), day), "user", "logon"),
         _history(_in_day(logged_on_users(context.get("device_info"), directory), day), "user", "logged_on_users"),
     ]
-    return _finish("machine_users", parts, ["device_id", "user", "source"])
+    return _finish("machine_users", parts, ["device_id", "user", "source"], names)
 
 
-def machine_ips(day: date, traffic: pa.Table, context: dict) -> pa.Table:
+def machine_ips(day: date, traffic: pa.Table, context: dict, names: pa.Table) -> pa.Table:
     info = context.get("device_info")
     public = None
     if info is not None and info.num_rows:
-        public = _in_day(info, day).select(["ts", "device_id", "device_name", "public_ip"]).rename_columns(
-            ["ts", "device_id", "device_name", "ip"])
+        public = _in_day(info, day).select(["ts", "device_id", "public_ip"]).rename_columns(["ts", "device_id", "ip"])
         public = public.filter(pc.is_valid(public.column("ip")))
     parts = [
-        _history(traffic.filter(pc.is_valid(traffic.column("src_ip"))).select(["ts", "device_id", "device_name", "src_ip"])
-                 .rename_columns(["ts", "device_id", "device_name", "ip"]), "ip", "local_ip"),
+        _history(traffic.filter(pc.is_valid(traffic.column("src_ip"))).select(["ts", "device_id", "src_ip"])
+                 .rename_columns(["ts", "device_id", "ip"]), "ip", "local_ip"),
         _history(_in_day(network_info_ips(context.get("network_info")), day), "ip", "network_info"),
         _history(public, "ip", "public_ip") if public is not None else None,
     ]
-    return _finish("machine_ips", parts, ["device_id", "ip", "source"])
+    return _finish("machine_ips", parts, ["device_id", "ip", "source"], names)
 
 
-def _finish(name: str, parts: list, sort_keys: list[str]) -> pa.Table:
+def _finish(name: str, parts: list, sort_keys: list[str], names: pa.Table) -> pa.Table:
     parts = [p for p in parts if p is not None and p.num_rows]
     if not parts:
         return schema.report_schema(name).empty_table()
-    table = pa.concat_tables([schema.conform(p, name) for p in parts])
+    table = pa.concat_tables([schema.conform(_named(p.select([c for c in p.column_names if c != "device_name"]), names), name)
+                              for p in parts])
     table = table.filter(pc.is_valid(table.column("device_id")))
     return table.sort_by([(k, "ascending") for k in sort_keys])
 
 
-def machines(traffic: pa.Table, context: dict, ips: pa.Table) -> pa.Table:
+def machines(traffic: pa.Table, context: dict, ips: pa.Table, names: pa.Table) -> pa.Table:
     tx = traffic.filter(pc.is_valid(traffic.column("device_id")))
-    out = _group(tx, ["device_id"], [("device_name", "last"), ("app_id", "count_distinct"), ("user", "count_distinct")],
-                 {"device_name_last": "device_name", "app_id_count_distinct": "apps", "user_count_distinct": "users"})
-    ip_counts = ips.group_by("device_id").aggregate([("ip", "count_distinct")]).rename_columns(["device_id", "ip_addresses"])
+    out = _group(tx, ["device_id"], [("app_id", "count_distinct"), ("user", "count_distinct")],
+                 {"app_id_count_distinct": "apps", "user_count_distinct": "users"})
+    out = _named(out, names)
+    ip_counts = decoded(ips.group_by("device_id").aggregate([("ip", "count_distinct")])).rename_columns(
+        ["device_id", "ip_addresses"])
     out = out.join(ip_counts, "device_id", join_type="left outer")
     out = out.append_column("os", _latest_os(out.column("device_id"), context.get("device_info")))
     out = out.append_column("total_bytes", _sum_pair(out, "bytes_up", "bytes_down"))
@@ -106,24 +126,25 @@ def machines(traffic: pa.Table, context: dict, ips: pa.Table) -> pa.Table:
 def _latest_os(device_ids, device_info: pa.Table | None) -> pa.ChunkedArray:
     if device_info is None or device_info.num_rows == 0:
         return pa.chunked_array([pa.nulls(len(device_ids), pa.string())])
-    known = device_info.filter(pc.is_valid(device_info.column("os"))).sort_by("ts")
+    known = decoded(device_info.select(["ts", "device_id", "os"]))
+    known = known.filter(pc.is_valid(known.column("os"))).sort_by("ts")
     latest = known.group_by("device_id", use_threads=False).aggregate([("os", "last")])
     positions = pc.index_in(device_ids, value_set=latest.column("device_id"))
     return pc.take(latest.column("os_last"), positions)
 
 
-def machine_apps(traffic: pa.Table) -> pa.Table:
+def machine_apps(traffic: pa.Table, names: pa.Table) -> pa.Table:
     tx = traffic.filter(pc.and_(pc.is_valid(traffic.column("device_id")), pc.is_valid(traffic.column("app_id"))))
-    out = _group(tx, ["device_id", "app_id"], [("device_name", "last"), ("app_name", "first")],
-                 {"device_name_last": "device_name", "app_name_first": "app_name"})
+    out = _named(_group(tx, ["device_id", "app_id", "app_name"], [], {}), names)
     return schema.conform(out, "machine_apps").sort_by([("device_id", "ascending"), ("app_id", "ascending")])
 
 
 def apps(traffic: pa.Table) -> pa.Table:
     tx = traffic.filter(pc.is_valid(traffic.column("app_id")))
-    out = _group(tx, ["app_id"], [("app_name", "first"), ("category", "first"), ("user", "count_distinct"),
-                                  ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
-                 {"app_name_first": "name", "category_first": "category", "user_count_distinct": "users",
+    # app_id decides app_name and category: grouping by all three keeps them without first/last
+    out = _group(tx, ["app_id", "app_name", "category"], [("user", "count_distinct"),
+                 ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
+                 {"app_name": "name", "user_count_distinct": "users",
                   "device_id_count_distinct": "machines", "src_ip_count_distinct": "ip_addresses"})
     out = out.append_column("bytes", _sum_pair(out, "bytes_up", "bytes_down"))
     out = out.append_column("score", pa.nulls(out.num_rows, pa.float64()))
@@ -155,6 +176,7 @@ def unknown_domains(traffic: pa.Table) -> pa.Table:
     tx = traffic.filter(pc.and_(pc.is_null(traffic.column("app_id")), pc.is_valid(traffic.column("dest_host"))))
     if tx.num_rows == 0:
         return schema.report_schema("unknown_domains").empty_table()
+    tx = decoded(tx.select(["ts", "dest_host", "bytes_up", "bytes_down", "device_id", "user"]))
     tx = tx.append_column("domain", registered_domains(tx.column("dest_host")))
     tx = tx.append_column("row_bytes", _sum_pair(tx, "bytes_up", "bytes_down"))
     out = tx.group_by("domain", use_threads=False).aggregate([
@@ -172,12 +194,13 @@ def unknown_domains(traffic: pa.Table) -> pa.Table:
 
 
 def build_reports(day: date, traffic: pa.Table, context: dict, directory: Directory) -> dict[str, pa.Table]:
-    ips = machine_ips(day, traffic, context)
+    """Every report table but traffic (which ingest writes as it goes)."""
+    names = device_names(traffic, context)
+    ips = machine_ips(day, traffic, context, names)
     return {
-        "traffic": traffic,
-        "machines": machines(traffic, context, ips),
-        "machine_apps": machine_apps(traffic),
-        "machine_users": machine_users(day, traffic, context, directory),
+        "machines": machines(traffic, context, ips, names),
+        "machine_apps": machine_apps(traffic, names),
+        "machine_users": machine_users(day, traffic, context, directory, names),
         "machine_ips": ips,
         "apps": apps(traffic),
         "users": users(traffic, directory),

@@ -169,12 +169,55 @@ class Lake:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
 
-    def read_parquet(self, rel: str) -> pa.Table:
+    def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
+        return ParquetSink(self, rel, schema)
+
+    def read_parquet(self, rel: str, columns: list[str] | None = None,
+                     read_dictionary: list[str] | None = None) -> pa.Table:
         try:
             with self.fs.open(self.full(rel), "rb") as handle:
-                return pq.read_table(handle)
+                return pq.read_table(handle, columns=columns, read_dictionary=read_dictionary)
         except (OSError, FileNotFoundError) as exc:
             raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
+
+
+class ParquetSink:
+    """A Parquet file written batch by batch, published in one write when closed.
+
+    Batches are gathered into row groups of ROW_GROUP_ROWS; the compressed file is small next
+    to the tables it was made from, so it is assembled in memory and written once (S3 has no
+    appends) with its checksum.
+    """
+    ROW_GROUP_ROWS = 256 * 1024
+
+    def __init__(self, lake: Lake, rel: str, schema: pa.Schema):
+        self.lake, self.rel, self.schema = lake, rel, schema
+        self._buffer = pa.BufferOutputStream()
+        self._writer = pq.ParquetWriter(self._buffer, schema, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= self.ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self.ROW_GROUP_ROWS)
+            self._pending, self._pending_rows = [], 0
+
+    def close(self) -> dict:
+        self._flush()
+        self._writer.close()
+        data = self._buffer.getvalue().to_pybytes()
+        self.lake.write_bytes(self.rel, data)
+        return {"path": self.rel, "rows": self.rows, "bytes": len(data), "sha256": sha256_hex(data)}
 
 
 # ---------------------------------------------------------------------------

@@ -78,3 +78,50 @@ def gx_validate(table: pa.Table, decl: dict, scope: str | None = None, name: str
         })
     summary["success"] = bool(result.success)
     return summary
+
+
+def _validate_named(table: pa.Table, decl_name: str, scope: str | None, name: str) -> dict:
+    import schemas
+
+    return gx_validate(table, schemas.load(decl_name), scope, name)
+
+
+def _warm_up() -> bool:
+    _gx_context()
+    return True
+
+
+class SideValidator:
+    """Great Expectations in a separate process, so its slow import and its work overlap the
+    pipeline's own (two cores). In-process when asked (small inputs: nothing to overlap) or
+    where a child process cannot be started (e.g. inside a daemonic worker)."""
+
+    def __init__(self, in_process: bool = False):
+        self._pool = None
+        if in_process:
+            return
+        try:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(_warm_up)
+        except (AssertionError, OSError, RuntimeError):
+            self._pool = None
+
+    def submit(self, table: pa.Table, decl_name: str, scope: str | None, name: str):
+        sample = sample_rows(table)
+        if self._pool is not None:
+            try:
+                return self._pool.submit(_validate_named, sample, decl_name, scope, name)
+            except RuntimeError:
+                self._pool = None
+        from concurrent.futures import Future
+
+        done: Future = Future()
+        done.set_result(_validate_named(sample, decl_name, scope, name))
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -3,7 +3,7 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 
-from etl.attribute import attribute_users, logged_on_users, network_info_ips
+from etl.attribute import UserHistory, attribute_users, logged_on_users, network_info_ips
 from etl.identity import Directory
 from etl import reports
 
@@ -45,7 +45,7 @@ def test_event_account_wins_then_last_interactive_logon_before_the_event():
                       (t(11, 30), "d1", "jdoe", "Interactive", "LogonFailed"),   # failed: ignored
                       (t(11, 45), "d1", "svc_backup", "Service", "LogonSuccess"),  # not interactive
                       (t(22, day=19), "d1", "jdoe", "Interactive", "LogonSuccess")])
-    out, stats = attribute_users(given, {"logons": history}, DIRECTORY)
+    out, stats = attribute_users(given, UserHistory.from_context({"logons": history}, DIRECTORY), DIRECTORY)
     assert out.column("user").to_pylist() == [
         "bob.smith@contoso.com", "jane.doe@contoso.com", "bob.smith@contoso.com", "jane.doe@contoso.com", None]
     assert stats == {"account": 1, "logon": 3, "logged_on_users": 0, "unattributed": 1}
@@ -55,7 +55,7 @@ def test_logged_on_users_is_the_last_resort():
     given = tx([(t(9), "d2", None)])
     info = pa.table({"ts": pa.array([t(8)], TS), "device_id": ["d2"], "device_name": ["d2"], "os": ["Windows11"],
                      "public_ip": [None], "logged_on_users": ['[{"UserName":"jdoe","DomainName":"CONTOSO"}]']})
-    out, stats = attribute_users(given, {"device_info": info}, DIRECTORY)
+    out, stats = attribute_users(given, UserHistory.from_context({"device_info": info}, DIRECTORY), DIRECTORY)
     assert out.column("user").to_pylist() == ["jane.doe@contoso.com"]
     assert stats["logged_on_users"] == 1
 
@@ -103,8 +103,9 @@ TRAFFIC = traffic([
 
 def test_machines_counts_and_null_bytes_for_sources_without_bytes():
     day = date(2026, 11, 20)
-    ips = reports.machine_ips(day, TRAFFIC, {})
-    out = {r["device_id"]: r for r in reports.machines(TRAFFIC, {}, ips).to_pylist()}
+    names = reports.device_names(TRAFFIC, {})
+    ips = reports.machine_ips(day, TRAFFIC, {}, names)
+    out = {r["device_id"]: r for r in reports.machines(TRAFFIC, {}, ips, names).to_pylist()}
     assert out["d1"]["transactions"] == 3 and out["d1"]["apps"] == 1 and out["d1"]["users"] == 2
     assert out["d1"]["bytes_up"] is None and out["d1"]["bytes_down"] is None and out["d1"]["total_bytes"] is None
     assert out["d1"]["ip_addresses"] == 2
@@ -129,11 +130,12 @@ def test_machine_histories_union_their_sources():
     day = date(2026, 11, 20)
     history = logons([(t(8), "d1", "CONTOSO\\bsmith", "Interactive", "LogonSuccess"),
                       (t(8, day=19), "d1", "jdoe", "Interactive", "LogonSuccess")])  # previous day: not in D
-    users = reports.machine_users(day, TRAFFIC, {"logons": history}, DIRECTORY)
+    names = reports.device_names(TRAFFIC, {})
+    users = reports.machine_users(day, TRAFFIC, {"logons": history}, DIRECTORY, names)
     got = {(r["device_id"], r["user"], r["source"]) for r in users.to_pylist()}
     assert got == {("d1", "jane.doe@contoso.com", "network"), ("d1", "bob.smith@contoso.com", "network"),
                    ("d1", "bob.smith@contoso.com", "logon"), ("m1", "jane.doe@contoso.com", "network")}
-    ips = reports.machine_ips(day, TRAFFIC, {})
+    ips = reports.machine_ips(day, TRAFFIC, {}, names)
     d1 = [r for r in ips.to_pylist() if r["device_id"] == "d1"]
     assert [(r["ip"], r["first_seen"], r["last_seen"]) for r in d1] == [
         ("10.0.0.5", t(9), t(9)), ("10.0.0.6", t(10), t(11))]

@@ -75,3 +75,12 @@ def test_catalog_match_returns_name_and_category_with_nulls_for_no_host():
 ])
 def test_registered_domain_offline(host, domain):
     assert registered_domain(host) == domain
+
+
+def test_distinct_value_path_matches_the_direct_path():
+    """Long arrays are transformed once per distinct value; the result must not change."""
+    hosts = ["https://Drive.Google.com/x", "www.dropbox.com:443", None, "-", "a.b.example.co.uk."] * 500
+    expected = [None if h in (None, "-") else clean_host(pa.array([h])).to_pylist()[0] for h in hosts]
+    assert clean_host(pa.array(hosts)).to_pylist() == expected
+    extra = ['{"host":"h.example.com"}', "{'host': 'x.example.org'}", None] * 700
+    assert json_field(pa.array(extra), "host").to_pylist() == ["h.example.com", "x.example.org", None] * 700
