@@ -176,7 +176,9 @@ class Lake:
                      read_dictionary: list[str] | None = None) -> pa.Table:
         try:
             with self.fs.open(self.full(rel), "rb") as handle:
-                return pq.read_table(handle, columns=columns, read_dictionary=read_dictionary)
+                table = pq.read_table(handle, columns=columns, read_dictionary=read_dictionary)
+            # one dictionary per column across row groups, so group_by can hash the chunks together
+            return table.unify_dictionaries() if read_dictionary else table
         except (OSError, FileNotFoundError) as exc:
             raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
 
