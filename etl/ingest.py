@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -212,6 +213,48 @@ def _quarantine_rows(source, path, lines, reasons, raw) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
+LOADERS = 2  # objects loaded at once: this machine class has two cores
+
+
+@dataclass
+class Loaded:
+    """One raw object read, hashed, decoded, parsed and checked (no day-specific accounting yet)."""
+    item: PlannedInput
+    size: int
+    sha256: str
+    data: bytes | None = None
+    parsed: ndjson.ParsedLines | None = None
+    classified: formats.Classified | None = None
+    unreadable: str | None = None       # why the whole object was rejected
+    unreadable_raw: str | None = None   # its beginning, when it could be decoded
+    warning: str | None = None
+
+
+def load(lake: Lake, item: PlannedInput) -> Loaded:
+    """Pure per-object work, safe on a worker thread (Arrow and hashing release the GIL)."""
+    raw = lake.read_bytes(item.path)
+    loaded = Loaded(item, len(raw), sha256_hex(raw))
+    try:
+        data = decode_raw(item.path, raw)
+    except UnreadableInput as exc:
+        data = _salvage(raw)
+        if data is None:
+            loaded.unreadable = f"unreadable file: {exc}"
+            return loaded
+        loaded.warning = f"truncated file: {exc}; {len(data)} bytes recovered"
+    detected = item.source if not data or data.isspace() else formats.detect(data)
+    if detected != item.source:
+        what = f"detected {detected}" if detected else "no known format"
+        loaded.unreadable = f"unrecognised content for {item.source} folder: {what}"
+        loaded.unreadable_raw = data[:2000].decode("utf-8", "replace")
+        return loaded
+    fmt = formats.get(item.source)
+    loaded.data = data
+    loaded.parsed = fmt.parse(data)
+    loaded.classified = fmt.classify(loaded.parsed.rows)
+    return loaded
+
+
 class DayReader:
     """Reads one day's raw objects one at a time, accounting for every line.
 
@@ -230,42 +273,38 @@ class DayReader:
         self.samples: dict[tuple, list[pa.Table]] = {}
         self._day = pa.scalar(day, pa.date32())
 
-    def read(self, item: PlannedInput) -> pa.Table | None:
-        raw = self.lake.read_bytes(item.path)
-        self.inputs.append({"path": item.path, "size": len(raw), "sha256": sha256_hex(raw), "role": item.role})
+    def read_all(self, items: list[PlannedInput]):
+        """Transactions of the day from each object, in order; objects are loaded (read, hashed,
+        parsed, checked) two at a time on worker threads, accounted for here one by one."""
+        with ThreadPoolExecutor(max_workers=LOADERS) as pool:
+            pending = deque()
+            for item in items:
+                pending.append(pool.submit(load, self.lake, item))
+                if len(pending) > LOADERS:
+                    yield self._account(pending.popleft().result())
+            while pending:
+                yield self._account(pending.popleft().result())
+
+    def _account(self, loaded: "Loaded") -> pa.Table | None:
+        item = loaded.item
+        self.inputs.append({"path": item.path, "size": loaded.size, "sha256": loaded.sha256, "role": item.role})
         home_day = item.arrival_start.date()
         owns_file = home_day == self.day
         c = self.counts.setdefault(item.source, SourceCounts())
         c.files += 1
-        try:
-            data = decode_raw(item.path, raw)
-        except UnreadableInput as exc:
-            data = _salvage(raw)
-            if data is None:
-                if owns_file:
-                    c.files_unreadable += 1
-                    self._quarantine(item.source, item.path, [None], [f"unreadable file: {exc}"], [None])
-                return None
-            if owns_file:
-                c.warnings.append(f"{item.path}: truncated file: {exc}; {len(data)} bytes recovered")
-        detected = formats.detect(data) if data.strip() else item.source
-        if detected != item.source:
+        if loaded.unreadable:
             if owns_file:
                 c.files_unreadable += 1
-                what = f"detected {detected}" if detected else "no known format"
-                self._quarantine(item.source, item.path, [None],
-                                 [f"unrecognised content for {item.source} folder: {what}"],
-                                 [data[:2000].decode("utf-8", "replace")])
+                self._quarantine(item.source, item.path, [None], [loaded.unreadable], [loaded.unreadable_raw])
             return None
-
-        fmt = formats.get(item.source)
-        parsed = fmt.parse(data)
+        if loaded.warning and owns_file:
+            c.warnings.append(f"{item.path}: {loaded.warning}")
+        parsed, classified, data = loaded.parsed, loaded.classified, loaded.data
         c.read += parsed.lines
         if item.role != "lookback":
             self.samples.setdefault((item.source, item.folder_table), []).append(_spread_sample(parsed.rows))
         if item.source == "mde" and item.folder_table:
             _note_wrong_table(c, item, parsed.rows)
-        classified = fmt.classify(parsed.rows)
         self._count_rejects(c, item, data, parsed.rejects, classified.rejected, owns_file, home_day)
 
         transactions = None

@@ -9,12 +9,6 @@ import pyarrow.compute as pc
 NULL_MARKERS = ["", "-", "null", "None", "N/A"]
 
 
-def blank_to_null(values) -> pa.ChunkedArray:
-    """'-', '' and friends (as real exports write them) -> null."""
-    values = pc.utf8_trim_whitespace(values)
-    return pc.if_else(pc.is_in(values, value_set=pa.array(NULL_MARKERS)), pa.scalar(None, pa.string()), values)
-
-
 def on_distinct(fn: Callable):
     """Run an Arrow string transform once per distinct value (logs repeat values endlessly)."""
     def wrapper(values, *args):
@@ -27,6 +21,18 @@ def on_distinct(fn: Callable):
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+@on_distinct
+def blank_to_null(values) -> pa.Array:
+    """'-', '' and friends (as real exports write them) -> null."""
+    values = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.is_in(values, value_set=pa.array(NULL_MARKERS)), pa.scalar(None, pa.string()), values)
+
+
+@on_distinct
+def lower(values) -> pa.Array:
+    return pc.utf8_lower(values)
 
 
 @on_distinct

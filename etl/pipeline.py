@@ -82,7 +82,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         directory, directory_input = load_directory(lake)
         catalog = shipped_catalog()
         reader = DayReader(lake, day, settings)
-        held_back = [tx for item in planned if is_context_input(item) and (tx := reader.read(item)) is not None]
+        held_back = [tx for tx in reader.read_all([p for p in planned if is_context_input(p)]) if tx is not None]
         history = UserHistory.from_context(reader.context_tables(), directory)
 
         sink = lake.parquet_sink(f"{stage}/traffic.parquet", schema.report_schema("traffic"))
@@ -95,8 +95,8 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
 
         for transactions in held_back:
             publish(transactions)
-        for item in planned:
-            if not is_context_input(item) and (transactions := reader.read(item)) is not None:
+        for transactions in reader.read_all([p for p in planned if not is_context_input(p)]):
+            if transactions is not None:
                 publish(transactions)
         reader.check()
         checks = [validator.submit(sample, source, scope, source)

@@ -143,7 +143,7 @@ def rule_reason(column: str, rule: str, arg) -> str:
     raise ValueError(rule)
 
 
-def _violates(table: pa.Table, column: str, rule: str, arg) -> pa.ChunkedArray:
+def _violates(table: pa.Table, column: str, rule: str, arg, parsed: dict | None = None) -> pa.ChunkedArray:
     """True where the row breaks the rule (nulls only ever break `required`)."""
     if rule == "require_any":
         present = None
@@ -169,18 +169,23 @@ def _violates(table: pa.Table, column: str, rule: str, arg) -> pa.ChunkedArray:
     elif rule == "iso8601":
         shaped = pc.match_substring_regex(values, ISO8601)
         # well-shaped but impossible (2026-02-30, hour 25): the parse says so
-        parsed = parse_timestamps(pc.if_else(shaped, values, pa.scalar(None, pa.string())))
-        bad = pc.or_(pc.invert(shaped), pc.is_null(parsed))
+        instants = parse_timestamps(pc.if_else(shaped, values, pa.scalar(None, pa.string())))
+        if parsed is not None:
+            parsed[column] = instants  # callers reuse the parse instead of doing it again
+        bad = pc.or_(pc.invert(shaped), pc.is_null(instants))
     else:
         raise ValueError(rule)
     return pc.and_(pc.is_valid(values), pc.fill_null(bad, False))
 
 
-def row_violations(table: pa.Table, decl: dict, scope: str | None = None) -> pa.ChunkedArray:
-    """Reason of the first broken rule per row, null where the row passes every rule."""
+def row_violations(table: pa.Table, decl: dict, scope: str | None = None,
+                   parsed: dict | None = None) -> pa.ChunkedArray:
+    """Reason of the first broken rule per row, null where the row passes every rule.
+
+    With `parsed`, the timestamps the iso8601 rules parse are left there (null where invalid)."""
     reasons = pa.nulls(table.num_rows, pa.string())
     for column, rule, arg in reversed(rules_for(decl, scope)):
-        bad = _violates(table, column, rule, arg)
+        bad = _violates(table, column, rule, arg, parsed)
         reasons = pc.if_else(bad, pa.scalar(rule_reason(column, rule, arg)), reasons)
     return reasons
 

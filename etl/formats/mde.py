@@ -8,7 +8,7 @@ import schemas
 from etl import schema
 from etl.formats import ndjson
 from etl.formats.base import Classified
-from etl.normalize import blank_to_null, clean_host, constant, json_field
+from etl.normalize import blank_to_null, clean_host, constant, json_field, lower, on_distinct
 
 NAME = "mde"
 DECL = schemas.load("mde")
@@ -28,9 +28,14 @@ def parse(data: bytes) -> ndjson.ParsedLines:
     return ndjson.parse(data, DECL)
 
 
-def table_names(rows: pa.Table) -> pa.ChunkedArray:
+@on_distinct
+def _strip_prefix(values) -> pa.Array:
+    return pc.replace_substring_regex(values, "^" + _PREFIX, "")
+
+
+def table_names(rows: pa.Table) -> pa.Array:
     """`AdvancedHunting-DeviceInfo` -> `DeviceInfo` (the record says which table it is)."""
-    return pc.replace_substring_regex(rows.column("category"), "^" + _PREFIX, "")
+    return _strip_prefix(rows.column("category"))
 
 
 def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
@@ -60,14 +65,15 @@ def classify(rows: pa.Table) -> Classified:
         part = rows.filter(pc.fill_null(pc.equal(names, table), False))
         if part.num_rows == 0:
             continue
-        reasons = schema.row_violations(part, DECL, scope=table)
+        parsed: dict = {}
+        reasons = schema.row_violations(part, DECL, scope=table, parsed=parsed)
+        ts = parsed["Timestamp"]
         bad = pc.is_valid(reasons)
         if pc.any(bad).as_py():
-            rejected.append(_rejects(part.filter(bad), reasons.filter(bad)))
-            part = part.filter(pc.invert(bad))
+            rejected.append(_rejects(part.filter(bad), reasons.filter(bad), ts.filter(bad)))
+            part, ts = part.filter(pc.invert(bad)), ts.filter(pc.invert(bad))
         if part.num_rows == 0:
             continue
-        ts = _valid_ts(part)
         if table == "DeviceNetworkEvents":
             transactions, not_transactions = _network_events(part, ts)
             tables["transactions"] = transactions
@@ -85,8 +91,9 @@ def classify(rows: pa.Table) -> Classified:
     return Classified(rejected_table, tables)
 
 
-def _rejects(part: pa.Table, reasons) -> pa.Table:
-    return pa.table({"input_line": part.column("input_line"), "reason": reasons, "ts": _valid_ts(part)})
+def _rejects(part: pa.Table, reasons, ts=None) -> pa.Table:
+    return pa.table({"input_line": part.column("input_line"), "reason": reasons,
+                     "ts": _valid_ts(part) if ts is None else ts})
 
 
 def _account(part: pa.Table) -> pa.ChunkedArray:
@@ -101,7 +108,7 @@ def _account(part: pa.Table) -> pa.ChunkedArray:
 def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
     action_type = part.column("ActionType")
     extra = part.column("AdditionalFields")
-    inbound = pc.fill_null(pc.equal(pc.utf8_lower(json_field(extra, "direction")), "in"), False)
+    inbound = pc.fill_null(pc.equal(lower(json_field(extra, "direction")), "in"), False)
     allowed = pc.is_in(action_type, value_set=_ALLOWED)
     failed = pc.is_in(action_type, value_set=_FAILED)
     is_tx = pc.and_(pc.or_(allowed, failed), pc.invert(inbound))
@@ -115,7 +122,7 @@ def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
         "ts": ts,
         "source": constant(NAME, part.num_rows),
         "device_id": part.column("DeviceId"),
-        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "device_name": lower(part.column("DeviceName")),
         "account": _account(part),
         "src_ip": blank_to_null(part.column("LocalIP")),
         "dest_host": host,
@@ -124,7 +131,7 @@ def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
         "bytes_up": pa.nulls(part.num_rows, pa.int64()),   # MDE carries no byte counts
         "bytes_down": pa.nulls(part.num_rows, pa.int64()),
         "action": pc.if_else(failed, "failed", "allowed"),
-        "process": pc.utf8_lower(blank_to_null(part.column("InitiatingProcessFileName"))),
+        "process": lower(blank_to_null(part.column("InitiatingProcessFileName"))),
         "input_line": part.column("input_line"),
     })
     reason = pc.if_else(inbound, pc.binary_join_element_wise(action_type, " (inbound)", ""), action_type)
@@ -137,7 +144,7 @@ def _device_info(part: pa.Table, ts) -> pa.Table:
     return pa.table({
         "ts": ts,
         "device_id": part.column("DeviceId"),
-        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "device_name": lower(part.column("DeviceName")),
         "os": blank_to_null(part.column("OSPlatform")),
         "public_ip": blank_to_null(part.column("PublicIP")),
         "logged_on_users": part.column("LoggedOnUsers"),
@@ -149,7 +156,7 @@ def _network_info(part: pa.Table, ts) -> pa.Table:
     return pa.table({
         "ts": ts,
         "device_id": part.column("DeviceId"),
-        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "device_name": lower(part.column("DeviceName")),
         "ip_addresses": part.column("IPAddresses"),
         "input_line": part.column("input_line"),
     })
@@ -162,7 +169,7 @@ def _logons(part: pa.Table, ts) -> pa.Table:
     return pa.table({
         "ts": ts,
         "device_id": part.column("DeviceId"),
-        "device_name": pc.utf8_lower(part.column("DeviceName")),
+        "device_name": lower(part.column("DeviceName")),
         "account": account,
         "logon_type": part.column("LogonType"),
         "action_type": part.column("ActionType"),

@@ -49,8 +49,7 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def parse(data: bytes, decl: dict) -> ParsedLines:
-    starts, ends, numbers = line_spans(data)
-    if len(starts) == 0:
+    if not data or data.isspace():
         return ParsedLines(_empty(decl), [], 0)
     try:
         nested = pj.read_json(
@@ -61,10 +60,16 @@ def parse(data: bytes, decl: dict) -> ParsedLines:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         nested = None
-    if nested is not None and nested.num_rows == len(starts) and _valid_utf8(nested):
-        rows = schema.flatten(nested, decl)
-        rows = rows.append_column(LINE_COLUMN, pa.array(numbers, pa.int64()))
-        return ParsedLines(rows, [], len(starts))
+    if nested is not None and _valid_utf8(nested):
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if nested.num_rows == lines:  # no blank lines: row i is line i + 1
+            numbers = np.arange(1, lines + 1, dtype=np.int64)
+        else:
+            numbers = line_spans(data)[2]
+        if nested.num_rows == len(numbers):
+            rows = schema.flatten(nested, decl).append_column(LINE_COLUMN, pa.array(numbers))
+            return ParsedLines(rows, [], len(numbers))
+    starts, ends, numbers = line_spans(data)
     return _parse_line_by_line(data, starts, ends, numbers, decl)
 
 

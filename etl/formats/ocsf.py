@@ -8,7 +8,7 @@ import schemas
 from etl import schema
 from etl.formats import ndjson
 from etl.formats.base import Classified
-from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts
+from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts, lower
 
 NAME = "ocsf"
 DECL = schemas.load("ocsf")
@@ -65,7 +65,7 @@ def classify(rows: pa.Table) -> Classified:
                     pc.fill_null(pc.equal(rows.column("status_id"), STATUS_FAILURE), False))
     action = pc.if_else(blocked, "blocked", pc.if_else(failed, "failed", "allowed"))
 
-    device_name = pc.utf8_lower(blank_to_null(rows.column("device_hostname")))
+    device_name = lower(blank_to_null(rows.column("device_hostname")))
     events = pa.table({
         "ts": ts,
         "source": constant(NAME, rows.num_rows),
@@ -80,7 +80,7 @@ def classify(rows: pa.Table) -> Classified:
         "bytes_up": rows.column("bytes_out"),     # OCSF: out = source -> destination
         "bytes_down": rows.column("bytes_in"),    # in = destination -> source
         "action": action,
-        "process": pc.utf8_lower(blank_to_null(rows.column("process_name"))),
+        "process": lower(blank_to_null(rows.column("process_name"))),
         "input_line": rows.column("input_line"),
     })
     direction_names = pa.array([str(k) for k in _SKIP_DIRECTIONS]), pa.array(list(_SKIP_DIRECTIONS.values()))
