@@ -213,46 +213,58 @@ def _quarantine_rows(source, path, lines, reasons, raw) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-LOADERS = 2  # objects loaded at once: this machine class has two cores
+LOADERS = 2  # chunks parsed at once: this machine class has two cores
+CHUNK_BYTES = 16 << 20  # big hourly exports are parsed in pieces, so memory does not grow with them
 
 
 @dataclass
-class Loaded:
-    """One raw object read, hashed, decoded, parsed and checked (no day-specific accounting yet)."""
+class RawObject:
+    """One raw object read, hashed and decoded; `data` is None when it cannot be read at all."""
     item: PlannedInput
     size: int
     sha256: str
     data: bytes | None = None
-    parsed: ndjson.ParsedLines | None = None
-    classified: formats.Classified | None = None
     unreadable: str | None = None       # why the whole object was rejected
     unreadable_raw: str | None = None   # its beginning, when it could be decoded
     warning: str | None = None
 
 
-def load(lake: Lake, item: PlannedInput) -> Loaded:
-    """Pure per-object work, safe on a worker thread (Arrow and hashing release the GIL)."""
+@dataclass
+class Chunk:
+    """A run of whole lines of one object, parsed and checked."""
+    item: PlannedInput
+    data: bytes
+    first_line: int
+    parsed: ndjson.ParsedLines
+    classified: formats.Classified
+
+
+def open_object(lake: Lake, item: PlannedInput) -> RawObject:
     raw = lake.read_bytes(item.path)
-    loaded = Loaded(item, len(raw), sha256_hex(raw))
+    obj = RawObject(item, len(raw), sha256_hex(raw))
     try:
         data = decode_raw(item.path, raw)
     except UnreadableInput as exc:
         data = _salvage(raw)
         if data is None:
-            loaded.unreadable = f"unreadable file: {exc}"
-            return loaded
-        loaded.warning = f"truncated file: {exc}; {len(data)} bytes recovered"
+            obj.unreadable = f"unreadable file: {exc}"
+            return obj
+        obj.warning = f"truncated file: {exc}; {len(data)} bytes recovered"
     detected = item.source if not data or data.isspace() else formats.detect(data)
     if detected != item.source:
         what = f"detected {detected}" if detected else "no known format"
-        loaded.unreadable = f"unrecognised content for {item.source} folder: {what}"
-        loaded.unreadable_raw = data[:2000].decode("utf-8", "replace")
-        return loaded
+        obj.unreadable = f"unrecognised content for {item.source} folder: {what}"
+        obj.unreadable_raw = data[:2000].decode("utf-8", "replace")
+        return obj
+    obj.data = data
+    return obj
+
+
+def load_chunk(item: PlannedInput, data: bytes, first_line: int) -> Chunk:
+    """Pure work on a worker thread (Arrow releases the GIL)."""
     fmt = formats.get(item.source)
-    loaded.data = data
-    loaded.parsed = fmt.parse(data)
-    loaded.classified = fmt.classify(loaded.parsed.rows)
-    return loaded
+    parsed = fmt.parse(data, first_line)
+    return Chunk(item, data, first_line, parsed, fmt.classify(parsed.rows))
 
 
 class DayReader:
@@ -274,38 +286,48 @@ class DayReader:
         self._day = pa.scalar(day, pa.date32())
 
     def read_all(self, items: list[PlannedInput]):
-        """Transactions of the day from each object, in order; objects are loaded (read, hashed,
-        parsed, checked) two at a time on worker threads, accounted for here one by one."""
+        """The day's transactions, chunk by chunk, in object and line order. Chunks are parsed and
+        checked two at a time on worker threads and accounted for here, one by one."""
         with ThreadPoolExecutor(max_workers=LOADERS) as pool:
             pending = deque()
             for item in items:
-                pending.append(pool.submit(load, self.lake, item))
-                if len(pending) > LOADERS:
-                    yield self._account(pending.popleft().result())
+                obj = open_object(self.lake, item)
+                if not self._account_object(obj):
+                    continue
+                for data, first_line in ndjson.split_lines(obj.data, CHUNK_BYTES):
+                    pending.append(pool.submit(load_chunk, item, data, first_line))
+                    if len(pending) > LOADERS:
+                        yield self._account_chunk(pending.popleft().result())
             while pending:
-                yield self._account(pending.popleft().result())
+                yield self._account_chunk(pending.popleft().result())
 
-    def _account(self, loaded: "Loaded") -> pa.Table | None:
-        item = loaded.item
-        self.inputs.append({"path": item.path, "size": loaded.size, "sha256": loaded.sha256, "role": item.role})
-        home_day = item.arrival_start.date()
-        owns_file = home_day == self.day
+    def _account_object(self, obj: RawObject) -> bool:
+        """Record the object; False when it holds nothing to parse."""
+        item = obj.item
+        self.inputs.append({"path": item.path, "size": obj.size, "sha256": obj.sha256, "role": item.role})
+        owns_file = item.arrival_start.date() == self.day
         c = self.counts.setdefault(item.source, SourceCounts())
         c.files += 1
-        if loaded.unreadable:
+        if obj.unreadable:
             if owns_file:
                 c.files_unreadable += 1
-                self._quarantine(item.source, item.path, [None], [loaded.unreadable], [loaded.unreadable_raw])
-            return None
-        if loaded.warning and owns_file:
-            c.warnings.append(f"{item.path}: {loaded.warning}")
-        parsed, classified, data = loaded.parsed, loaded.classified, loaded.data
+                self._quarantine(item.source, item.path, [None], [obj.unreadable], [obj.unreadable_raw])
+            return False
+        if obj.warning and owns_file:
+            c.warnings.append(f"{item.path}: {obj.warning}")
+        return bool(obj.data)
+
+    def _account_chunk(self, chunk: Chunk) -> pa.Table | None:
+        item, parsed, classified = chunk.item, chunk.parsed, chunk.classified
+        home_day = item.arrival_start.date()
+        owns_file = home_day == self.day
+        c = self.counts[item.source]
         c.read += parsed.lines
         if item.role != "lookback":
             self.samples.setdefault((item.source, item.folder_table), []).append(_spread_sample(parsed.rows))
         if item.source == "mde" and item.folder_table:
             _note_wrong_table(c, item, parsed.rows)
-        self._count_rejects(c, item, data, parsed.rejects, classified.rejected, owns_file, home_day)
+        self._count_rejects(c, item, chunk, parsed.rejects, classified.rejected, owns_file, home_day)
 
         transactions = None
         for name, table in classified.tables.items():
@@ -336,7 +358,7 @@ class DayReader:
                 _note_strays(self.strays, c, item, table.filter(pc.invert(mine)), self.day, self.settings)
         return transactions
 
-    def _count_rejects(self, c, item, data, line_rejects, row_rejects, owns_file, home_day) -> None:
+    def _count_rejects(self, c, item, chunk, line_rejects, row_rejects, owns_file, home_day) -> None:
         # lines that never became rows (broken JSON, wrong type) cannot be dated: the file's day owns them
         if line_rejects:
             if owns_file:
@@ -353,7 +375,7 @@ class DayReader:
             if mine.num_rows:
                 lines = mine.column("input_line").to_pylist()
                 reasons = mine.column("reason").to_pylist()
-                texts = ndjson.raw_lines(data, lines)
+                texts = ndjson.raw_lines(chunk.data, lines, chunk.first_line)
                 for reason in reasons:
                     c.quarantined[reason] += 1
                 self._quarantine(item.source, item.path, lines, reasons, [texts.get(n) for n in lines])

@@ -183,19 +183,48 @@ class Lake:
             raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
 
 
-class ParquetSink:
-    """A Parquet file written batch by batch, published in one write when closed.
+class _HashingWriter:
+    """A binary file that hashes and counts what goes through it (for the manifest)."""
 
-    Batches are gathered into row groups of ROW_GROUP_ROWS; the compressed file is small next
-    to the tables it was made from, so it is assembled in memory and written once (S3 has no
-    appends) with its checksum.
-    """
+    def __init__(self, handle):
+        self._handle, self._digest, self.size, self.closed = handle, hashlib.sha256(), 0, False
+
+    def write(self, data) -> int:
+        data = memoryview(data)
+        self._digest.update(data)
+        self._handle.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+            self.closed = True
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class ParquetSink:
+    """A Parquet file written batch by batch, streamed to storage (s3fs uploads in parts).
+
+    Batches are gathered into row groups of ROW_GROUP_ROWS; the sink returns the manifest
+    entry (path, rows, bytes, sha256) when closed."""
     ROW_GROUP_ROWS = 256 * 1024
 
     def __init__(self, lake: Lake, rel: str, schema: pa.Schema):
-        self.lake, self.rel, self.schema = lake, rel, schema
-        self._buffer = pa.BufferOutputStream()
-        self._writer = pq.ParquetWriter(self._buffer, schema, compression="zstd")
+        self.rel = rel
+        self._file = _HashingWriter(lake.fs.open(lake.full(rel), "wb"))
+        self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.rows = 0
@@ -217,9 +246,8 @@ class ParquetSink:
     def close(self) -> dict:
         self._flush()
         self._writer.close()
-        data = self._buffer.getvalue().to_pybytes()
-        self.lake.write_bytes(self.rel, data)
-        return {"path": self.rel, "rows": self.rows, "bytes": len(data), "sha256": sha256_hex(data)}
+        self._file.close()
+        return {"path": self.rel, "rows": self.rows, "bytes": self._file.size, "sha256": self._file.hexdigest()}
 
 
 # ---------------------------------------------------------------------------

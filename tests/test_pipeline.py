@@ -146,3 +146,40 @@ def test_reports_are_the_same_when_traffic_spans_many_row_groups(generated_lake,
         a = pq.read_table(generated_lake / manifest(generated_lake, DEMO_DAY)["outputs"][table]["path"])
         b = pq.read_table(other / manifest(other, DEMO_DAY)["outputs"][table]["path"])
         assert a.equals(b), table
+
+
+def test_objects_parsed_in_small_chunks_give_the_same_day(tmp_path, monkeypatch):
+    """Big exports are parsed in pieces; line numbers, quarantine and results must not change."""
+    import shutil
+
+    from etl import ingest
+
+    root = day_lake(tmp_path / "a")
+    records = [connection(f"2026-11-20T10:{i:02d}:00Z", url=f"host{i % 7}.example.com") for i in range(40)]
+    payload = lines(records[:10]) + b"not json at all\n\n" + lines(records[10:25]) + b'{"broken": \n' + lines(records[25:])
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 10), payload)
+    chunked = tmp_path / "b"
+    shutil.copytree(root, chunked)
+    run_day(str(root), date(2026, 11, 20))
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 700)
+    run_day(str(chunked), date(2026, 11, 20))
+    one, many = manifest(root, date(2026, 11, 20)), manifest(chunked, date(2026, 11, 20))
+    assert one["counts"] == many["counts"]
+    assert one["counts"]["mde"]["quarantined"] == {"invalid JSON": 2}
+    for table in ("traffic", "machines"):
+        assert pq.read_table(root / one["outputs"][table]["path"]).equals(
+            pq.read_table(chunked / many["outputs"][table]["path"]))
+    q1 = pq.read_table(root / one["quarantine"]["mde"]["path"]).to_pylist()
+    q2 = pq.read_table(chunked / many["quarantine"]["mde"]["path"]).to_pylist()
+    assert q1 == q2 and [r["input_line"] for r in q1] == [11, 28]
+    assert q1[0]["raw"] == "not json at all"
+
+
+def test_split_lines_cuts_after_newlines_and_numbers_lines():
+    from etl.formats.ndjson import split_lines
+
+    data = b"a\nbb\n\nccc\ndddd"
+    pieces = list(split_lines(data, 3))
+    assert b"".join(p for p, _ in pieces) == data
+    assert all(p.endswith(b"\n") for p, _ in pieces[:-1])
+    assert pieces == [(b"a\nbb\n", 1), (b"\nccc\n", 3), (b"dddd", 5)]

@@ -3,7 +3,7 @@
 A format module provides:
     NAME: str                                   # source name used in paths and reports
     sniff(line: bytes) -> bool                  # is this one line of this format?
-    parse(data: bytes) -> ParsedLines           # rows + rejected lines (etl.formats.ndjson)
+    parse(data: bytes, first_line=1) -> ParsedLines  # rows + rejected lines (etl.formats.ndjson)
     classify(rows) -> Classified                # checks + normalisation (see Classified)
 """
 from __future__ import annotations

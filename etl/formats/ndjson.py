@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from etl import schema
@@ -48,7 +49,29 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts[keep], ends[keep], numbers[keep]
 
 
-def parse(data: bytes, decl: dict) -> ParsedLines:
+def split_lines(data: bytes, chunk_bytes: int):
+    """(chunk, number of its first line) pieces of about chunk_bytes, cut after a newline."""
+    start, first_line = 0, 1
+    while start < len(data):
+        end = data.find(b"\n", min(start + chunk_bytes, len(data)) - 1)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end], first_line
+        first_line += data.count(b"\n", start, end)
+        start = end
+
+
+def parse(data: bytes, decl: dict, first_line: int = 1) -> ParsedLines:
+    """Parse NDJSON text whose first line has number `first_line` (line numbers are 1-based)."""
+    parsed = _parse(data, decl)
+    if first_line != 1:
+        parsed.rows = parsed.rows.set_column(
+            parsed.rows.schema.get_field_index(LINE_COLUMN), LINE_COLUMN,
+            pc.add(parsed.rows.column(LINE_COLUMN), first_line - 1))
+        parsed.rejects = [(n + first_line - 1, reason, raw) for n, reason, raw in parsed.rejects]
+    return parsed
+
+
+def _parse(data: bytes, decl: dict) -> ParsedLines:
     if not data or data.isspace():
         return ParsedLines(_empty(decl), [], 0)
     try:
@@ -156,11 +179,12 @@ def _parse_line_by_line(data, starts, ends, numbers, decl) -> ParsedLines:
     return ParsedLines(rows, rejects, len(starts))
 
 
-def raw_lines(data: bytes, wanted: list[int]) -> dict[int, str]:
-    """Text of the given 1-based line numbers (for quarantining rows that failed checks)."""
+def raw_lines(data: bytes, wanted: list[int], first_line: int = 1) -> dict[int, str]:
+    """Text of the given line numbers (for quarantining rows that failed checks)."""
     if not wanted:
         return {}
     starts, ends, numbers = line_spans(data)
+    numbers = numbers + (first_line - 1)
     index = {n: i for i, n in enumerate(numbers.tolist())}
     out = {}
     for number in wanted:
