@@ -42,8 +42,13 @@ def _activity_aggs() -> list:
 
 
 def _group(table: pa.Table, keys: list[str], extra: list, names: dict[str, str]) -> pa.Table:
-    """Group the (possibly dictionary-encoded) traffic; only aggregates Arrow supports on dictionaries."""
-    grouped = decoded(table.group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra))
+    """Group the (possibly dictionary-encoded) traffic; only aggregates Arrow supports on dictionaries.
+
+    Rows whose first key is null form their own group, dropped afterwards: cheaper than filtering
+    (and so copying) the whole day's traffic first."""
+    needed = list(dict.fromkeys([*keys, "ts", "bytes_up", "bytes_down", *[c for c, _ in extra]]))
+    grouped = table.select(needed).group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra)
+    grouped = decoded(grouped.filter(pc.is_valid(grouped.column(keys[0]))))
     renames = {"ts_count": "transactions", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
                "ts_min": "first_seen", "ts_max": "last_seen", **names}
     return grouped.rename_columns([renames.get(c, c) for c in grouped.column_names])
@@ -69,15 +74,15 @@ def _named(table: pa.Table, names: pa.Table) -> pa.Table:
 def _history(rows: pa.Table | None, value: str, source: str) -> pa.Table | None:
     if rows is None or rows.num_rows == 0:
         return None
-    out = decoded(rows.group_by(["device_id", value], use_threads=False).aggregate([("ts", "min"), ("ts", "max")]))
+    out = rows.group_by(["device_id", value], use_threads=False).aggregate([("ts", "min"), ("ts", "max")])
+    out = decoded(out.filter(pc.and_(pc.is_valid(out.column("device_id")), pc.is_valid(out.column(value)))))
     out = out.rename_columns({"ts_min": "first_seen", "ts_max": "last_seen"})
     return out.append_column("source", pa.array([source] * out.num_rows, pa.string()))
 
 
 def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory, names: pa.Table) -> pa.Table:
     parts = [
-        _history(traffic.filter(pc.is_valid(traffic.column("user"))).select(["ts", "device_id", "user"]),
-                 "user", "network"),
+        _history(traffic.select(["ts", "device_id", "user"]), "user", "network"),
         _history(_in_day(logon_users(context.get("logons"), directory), day), "user", "logon"),
         _history(_in_day(logged_on_users(context.get("device_info"), directory), day), "user", "logged_on_users"),
     ]
@@ -91,8 +96,8 @@ def machine_ips(day: date, traffic: pa.Table, context: dict, names: pa.Table) ->
         public = _in_day(info, day).select(["ts", "device_id", "public_ip"]).rename_columns(["ts", "device_id", "ip"])
         public = public.filter(pc.is_valid(public.column("ip")))
     parts = [
-        _history(traffic.filter(pc.is_valid(traffic.column("src_ip"))).select(["ts", "device_id", "src_ip"])
-                 .rename_columns(["ts", "device_id", "ip"]), "ip", "local_ip"),
+        _history(traffic.select(["ts", "device_id", "src_ip"]).rename_columns(["ts", "device_id", "ip"]),
+                 "ip", "local_ip"),
         _history(_in_day(network_info_ips(context.get("network_info")), day), "ip", "network_info"),
         _history(public, "ip", "public_ip") if public is not None else None,
     ]
@@ -110,8 +115,7 @@ def _finish(name: str, parts: list, sort_keys: list[str], names: pa.Table) -> pa
 
 
 def machines(traffic: pa.Table, context: dict, ips: pa.Table, names: pa.Table) -> pa.Table:
-    tx = traffic.filter(pc.is_valid(traffic.column("device_id")))
-    out = _group(tx, ["device_id"], [("app_id", "count_distinct"), ("user", "count_distinct")],
+    out = _group(traffic, ["device_id"], [("app_id", "count_distinct"), ("user", "count_distinct")],
                  {"app_id_count_distinct": "apps", "user_count_distinct": "users"})
     out = _named(out, names)
     ip_counts = decoded(ips.group_by("device_id").aggregate([("ip", "count_distinct")])).rename_columns(
@@ -134,15 +138,14 @@ def _latest_os(device_ids, device_info: pa.Table | None) -> pa.ChunkedArray:
 
 
 def machine_apps(traffic: pa.Table, names: pa.Table) -> pa.Table:
-    tx = traffic.filter(pc.and_(pc.is_valid(traffic.column("device_id")), pc.is_valid(traffic.column("app_id"))))
-    out = _named(_group(tx, ["device_id", "app_id", "app_name"], [], {}), names)
+    out = _group(traffic, ["app_id", "device_id", "app_name"], [], {})
+    out = _named(out.filter(pc.is_valid(out.column("device_id"))), names)
     return schema.conform(out, "machine_apps").sort_by([("device_id", "ascending"), ("app_id", "ascending")])
 
 
 def apps(traffic: pa.Table) -> pa.Table:
-    tx = traffic.filter(pc.is_valid(traffic.column("app_id")))
     # app_id decides app_name and category: grouping by all three keeps them without first/last
-    out = _group(tx, ["app_id", "app_name", "category"], [("user", "count_distinct"),
+    out = _group(traffic, ["app_id", "app_name", "category"], [("user", "count_distinct"),
                  ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
                  {"app_name": "name", "user_count_distinct": "users",
                   "device_id_count_distinct": "machines", "src_ip_count_distinct": "ip_addresses"})
@@ -154,8 +157,7 @@ def apps(traffic: pa.Table) -> pa.Table:
 
 
 def users(traffic: pa.Table, directory: Directory) -> pa.Table:
-    tx = traffic.filter(pc.is_valid(traffic.column("user")))
-    out = _group(tx, ["user"], [("app_id", "count_distinct"), ("device_id", "count_distinct"),
+    out = _group(traffic, ["user"], [("app_id", "count_distinct"), ("device_id", "count_distinct"),
                                 ("src_ip", "count_distinct")],
                  {"app_id_count_distinct": "apps", "device_id_count_distinct": "machines",
                   "src_ip_count_distinct": "ip_addresses"})
@@ -164,8 +166,7 @@ def users(traffic: pa.Table, directory: Directory) -> pa.Table:
 
 
 def ip_addresses(traffic: pa.Table) -> pa.Table:
-    tx = traffic.filter(pc.is_valid(traffic.column("src_ip")))
-    out = _group(tx, ["src_ip"], [("app_id", "count_distinct"), ("user", "count_distinct"),
+    out = _group(traffic, ["src_ip"], [("app_id", "count_distinct"), ("user", "count_distinct"),
                                   ("device_id", "count_distinct")],
                  {"src_ip": "ip", "app_id_count_distinct": "apps", "user_count_distinct": "users",
                   "device_id_count_distinct": "machines"})
@@ -173,10 +174,11 @@ def ip_addresses(traffic: pa.Table) -> pa.Table:
 
 
 def unknown_domains(traffic: pa.Table) -> pa.Table:
-    tx = traffic.filter(pc.and_(pc.is_null(traffic.column("app_id")), pc.is_valid(traffic.column("dest_host"))))
+    candidates = traffic.select(["app_id", "ts", "dest_host", "bytes_up", "bytes_down", "device_id", "user"])
+    tx = candidates.filter(pc.and_(pc.is_null(candidates.column("app_id")), pc.is_valid(candidates.column("dest_host"))))
     if tx.num_rows == 0:
         return schema.report_schema("unknown_domains").empty_table()
-    tx = decoded(tx.select(["ts", "dest_host", "bytes_up", "bytes_down", "device_id", "user"]))
+    tx = decoded(tx.drop_columns(["app_id"]))
     tx = tx.append_column("domain", registered_domains(tx.column("dest_host")))
     tx = tx.append_column("row_bytes", _sum_pair(tx, "bytes_up", "bytes_down"))
     out = tx.group_by("domain", use_threads=False).aggregate([

@@ -86,42 +86,93 @@ def _validate_named(table: pa.Table, decl_name: str, scope: str | None, name: st
     return gx_validate(table, schemas.load(decl_name), scope, name)
 
 
-def _warm_up() -> bool:
-    _gx_context()
-    return True
+class _Done:
+    def __init__(self, value: dict):
+        self._value = value
+
+    def result(self) -> dict:
+        return self._value
+
+
+class _Pending:
+    def __init__(self, validator: "SideValidator"):
+        self._validator, self._value = validator, None
+
+    def result(self) -> dict:
+        if self._value is None:
+            self._validator._collect()
+        return self._value
 
 
 class SideValidator:
-    """Great Expectations in a separate process, so its slow import and its work overlap the
-    pipeline's own (two cores). In-process when asked (small inputs: nothing to overlap) or
-    where a child process cannot be started (e.g. inside a daemonic worker)."""
+    """Great Expectations in a child process (`python -m etl.validate`), so its slow import and
+    its work overlap the pipeline's own on the second core. Samples travel as Arrow IPC files,
+    results come back as JSON lines, in order. In-process when asked (small inputs: nothing to
+    overlap) or when the child cannot be started."""
 
     def __init__(self, in_process: bool = False):
-        self._pool = None
+        self._child = None
+        self._waiting: list[_Pending] = []
         if in_process:
             return
-        try:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        import subprocess
+        import sys
+        import tempfile
 
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            self._pool.submit(_warm_up)
-        except (AssertionError, OSError, RuntimeError):
-            self._pool = None
+        self._dir = tempfile.TemporaryDirectory(prefix="cd-gx-")
+        try:
+            self._child = subprocess.Popen([sys.executable, "-m", "etl.validate"], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+        except OSError:
+            self._child = None
 
     def submit(self, table: pa.Table, decl_name: str, scope: str | None, name: str):
         sample = sample_rows(table)
-        if self._pool is not None:
-            try:
-                return self._pool.submit(_validate_named, sample, decl_name, scope, name)
-            except RuntimeError:
-                self._pool = None
-        from concurrent.futures import Future
+        if self._child is None:
+            return _Done(_validate_named(sample, decl_name, scope, name))
+        import json
 
-        done: Future = Future()
-        done.set_result(_validate_named(sample, decl_name, scope, name))
-        return done
+        import pyarrow.feather as feather
+
+        path = os.path.join(self._dir.name, f"sample-{len(self._waiting)}.arrow")
+        feather.write_feather(sample, path, compression="uncompressed")
+        self._child.stdin.write(json.dumps({"path": path, "decl": decl_name, "scope": scope, "name": name}) + "\n")
+        self._child.stdin.flush()
+        pending = _Pending(self)
+        self._waiting.append(pending)
+        return pending
+
+    def _collect(self) -> None:
+        import json
+
+        self._child.stdin.close()
+        for pending in self._waiting:
+            line = self._child.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the validation process stopped early (exit {self._child.wait()})")
+            pending._value = json.loads(line)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._child is not None:
+            if not self._child.stdin.closed:
+                self._child.stdin.close()
+            self._child.wait()
+            self._dir.cleanup()
+
+
+def _serve() -> None:
+    """Child side: warm GX up, then answer one JSON request line at a time."""
+    import json
+    import sys
+
+    import pyarrow.feather as feather
+
+    _gx_context()
+    for line in sys.stdin:
+        request = json.loads(line)
+        table = feather.read_table(request["path"])
+        print(json.dumps(_validate_named(table, request["decl"], request["scope"], request["name"])), flush=True)
+
+
+if __name__ == "__main__":
+    _serve()
