@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 20)
-MACHINES_PER_MILLION = 2000
+MACHINES = 5000  # the same fleet at every size, so the sizes differ in events only
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float, str]:
@@ -134,6 +134,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,5000000", help="comma-separated events per day")
     parser.add_argument("--workdir", default=str(REPO / "bench" / "out"))
+    parser.add_argument("--machines", type=int, default=MACHINES, help="machines in every generated lake")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -141,9 +142,9 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; day {DAY}")
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:
-        lake = workdir / f"lake-{size}"
+        lake = workdir / f"lake-{size}-{args.machines}"
         if not (lake / "reference" / "users.csv").exists():
-            machines = max(50, size * MACHINES_PER_MILLION // 1_000_000)
+            machines = args.machines
             print(f"generating {size:,} events, {machines} machines into {lake} ...", flush=True)
             subprocess.run([*cli, "--lake", str(lake), "generate", "--start", DAY.isoformat(), "--days", "1",
                             "--machines", str(machines), "--events-per-day", str(size), "--seed", "3"], check=True,

@@ -132,8 +132,11 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
     lake.write_json(f"{stage}/draft.json", draft)
+    late = {d: sum(v.values()) for d, v in reader.strays.items()}
+    del reader, history
+    pa.default_memory_pool().release_unused()  # the next step (same process with --direct) starts lean
     return {"date": day.isoformat(), "run_id": run_id, "transactions": staged_traffic["rows"],
-            "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in reader.strays.items()}}
+            "counts": draft["counts"], "late": late}
 
 
 def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
