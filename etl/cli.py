@@ -14,6 +14,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from etl.query import late_days_to_rerun
 from etl.storage import Lake, StorageError, default_lake_url, manifest_path
 
 DAG_ID = "endpoint_continuous_report"
@@ -113,13 +114,13 @@ def day_summary(lake: Lake, day: date) -> str:
     accepted = sum(c["accepted"] for c in counts.values())
     skipped = sum(sum(c["skipped"].values()) for c in counts.values())
     quarantined = sum(sum(c["quarantined"].values()) for c in counts.values())
-    late = sum(sum(c["late"].values()) for c in counts.values())
     tables = manifest["outputs"]
     text = (f"{read:,} read, {accepted:,} transactions, {skipped:,} skipped, {quarantined:,} quarantined; "
             f"{tables['machines']['rows']} machines, {tables['apps']['rows']} apps")
-    if late:
-        days = ", ".join(sorted({d for c in counts.values() for d in c["late"]}))
-        text += f"; {late} late events for {days} (re-run those days to include them)"
+    waiting = late_days_to_rerun(lake, day)
+    if waiting:
+        text += (f"; {sum(waiting.values())} late events for {', '.join(map(str, sorted(waiting)))} "
+                 f"(re-run those days to include them)")
     return text
 
 

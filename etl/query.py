@@ -95,3 +95,21 @@ def machine_views(lake: Lake, device_id: str, first: date, last: date) -> dict[s
         "user history": user_history.sort_by([("last_seen", "descending"), ("user", "ascending")]),
         "IP-address history": ip_history.sort_by([("last_seen", "descending"), ("ip", "ascending")]),
     }
+
+
+def late_days_to_rerun(lake: Lake, day: date) -> dict[date, int]:
+    """Days that `day`'s run found late events for, which their committed partition lacks.
+
+    A day built before its late events arrived does not include them until it is re-run (its
+    ledger then names the files). Days not committed yet will include them when first built."""
+    manifest = lake.read_json(manifest_path(day))
+    waiting: dict[date, int] = {}
+    for other, files in manifest.get("late", {}).items():
+        other_day = date.fromisoformat(other)
+        if not lake.exists(manifest_path(other_day)):
+            continue
+        read = {i["path"] for i in lake.read_json(manifest_path(other_day))["inputs"]}
+        missing = sum(n for path, n in files.items() if path not in read)
+        if missing:
+            waiting[other_day] = missing
+    return waiting
