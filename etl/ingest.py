@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from etl import formats
 from etl.formats import ndjson
 from etl.storage import (
-    MDE_PREFIX, OCSF_PREFIX, Lake, UnreadableInput, decode_raw, parse_mde_hour, parse_ocsf_day,
+    MDE_PREFIX, OCSF_PREFIX, Lake, UnreadableInput, decode_raw, mde_table_key, parse_mde_hour, parse_ocsf_day,
     sha256_hex, stray_ledger_dir,
 )
 
@@ -140,7 +140,7 @@ def plan_inputs(lake: Lake, day: date, settings: Settings) -> list[PlannedInput]
     planned: dict[str, PlannedInput] = {}
 
     for folder in lake.list_dirs(MDE_PREFIX):
-        table_key = folder.rsplit("insights-logs-advancedhunting-", 1)[-1]
+        table_key = mde_table_key(folder)
         if table_key not in MDE_TABLE_FOLDERS:
             continue
         first = lookback_start if table_key in CONTEXT_FOLDERS else start
@@ -182,7 +182,7 @@ def describe(lake: Lake, path: str) -> PlannedInput | None:
     size = lake.fs.size(lake.full(path))
     if path.startswith(MDE_PREFIX + "/"):
         hour = parse_mde_hour(path)
-        table_key = path.split("/")[2].rsplit("insights-logs-advancedhunting-", 1)[-1]
+        table_key = mde_table_key(path)
         if hour is None:
             return None
         hour = hour.replace(tzinfo=timezone.utc)

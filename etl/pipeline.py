@@ -21,7 +21,7 @@ from etl.catalog import shipped_catalog
 from etl.identity import load_directory
 from etl.ingest import CONTEXT_TABLES, DayReader, Settings, is_context_input, ledger_entry_path, plan_inputs
 from etl.validate import SideValidator
-from etl.storage import Lake, manifest_path, quarantine_dir, report_dir, staging_dir
+from etl.storage import Lake, Stage, manifest_path, quarantine_dir, report_dir
 
 SOURCES = ("mde", "ocsf")
 # what the reports read back from the staged traffic: strings as dictionaries (they repeat)
@@ -49,7 +49,7 @@ def _with_apps(transactions: pa.Table, catalog) -> pa.Table:
 
 def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str) -> None:
     """Fail the day, saying why, when too many records or whole files were rejected."""
-    where = f"Nothing was committed; the rejected input is staged under {stage}/quarantine/ for inspection."
+    where = f"Nothing was committed; the rejected input is staged under {stage}/ for inspection."
     read = sum(c.read for c in counts.values())
     rejected = sum(sum(c.quarantined.values()) for c in counts.values())
     if read and rejected / read > settings.max_reject_ratio:
@@ -74,8 +74,8 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
     by the largest file rather than the day."""
     settings = settings or Settings()
     lake = Lake(lake_url)
-    stage = staging_dir(day, run_id)
-    lake.remove(stage)
+    stage = Stage.of(day, run_id)
+    lake.remove(stage.root)
     planned = plan_inputs(lake, day, settings)
     validator = SideValidator(in_process=sum(p.size for p in planned) < SIDE_VALIDATION_MIN_BYTES)
     try:
@@ -85,7 +85,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         held_back = [tx for tx in reader.read_all([p for p in planned if is_context_input(p)]) if tx is not None]
         history = UserHistory.from_context(reader.context_tables(), directory)
 
-        sink = lake.parquet_sink(f"{stage}/traffic.parquet", schema.report_schema("traffic"))
+        sink = lake.parquet_sink(stage.traffic, schema.report_schema("traffic"))
         attribution: Counter = Counter()
 
         def publish(transactions: pa.Table) -> None:
@@ -107,13 +107,13 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         for source in SOURCES:
             rows = quarantine.filter(pc.equal(quarantine.column("source"), source))
             if rows.num_rows:
-                staged_quarantine[source] = lake.write_parquet(f"{stage}/quarantine/{source}.parquet", rows)
-        _check_reject_ratio(day, reader.counts, settings, lake.full(stage))
+                staged_quarantine[source] = lake.write_parquet(stage.quarantine(source), rows)
+        _check_reject_ratio(day, reader.counts, settings, lake.full(stage.quarantine_dir))
 
         staged_traffic = sink.close()
         for name, table in reader.context_tables().items():
             if table is not None and table.num_rows:
-                lake.write_parquet(f"{stage}/context/{name}.parquet", table)
+                lake.write_parquet(stage.context(name), table)
         validation = [check.result() for check in checks]
     finally:
         validator.close()
@@ -131,7 +131,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "late": reader.strays,
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
-    lake.write_json(f"{stage}/draft.json", draft)
+    lake.write_json(stage.draft, draft)
     late = {d: sum(v.values()) for d, v in reader.strays.items()}
     del reader, history
     pa.default_memory_pool().release_unused()  # the next step (same process with --direct) starts lean
@@ -141,19 +141,19 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
 
 def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
     lake = Lake(lake_url)
-    stage = staging_dir(day, run_id)
-    if not lake.exists(f"{stage}/draft.json"):
+    stage = Stage.of(day, run_id)
+    if not lake.exists(stage.draft):
         raise FileNotFoundError(f"{day}: nothing staged for run {run_id}; run the ingest step first")
     directory, _ = load_directory(lake)
-    traffic = lake.read_parquet(f"{stage}/traffic.parquet", columns=REPORT_INPUT_COLUMNS,
+    traffic = lake.read_parquet(stage.traffic, columns=REPORT_INPUT_COLUMNS,
                                 read_dictionary=DICTIONARY_COLUMNS)
     context = {}
     for name in CONTEXT_TABLES:
-        path = f"{stage}/context/{name}.parquet"
+        path = stage.context(name)
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
     tables = reports.build_reports(day, traffic, context, directory)
-    staged = {name: lake.write_parquet(f"{stage}/reports/{name}.parquet", table) for name, table in tables.items()}
-    lake.write_json(f"{stage}/reports.json", staged)
+    staged = {name: lake.write_parquet(stage.report(name), table) for name, table in tables.items()}
+    lake.write_json(stage.reports_index, staged)
     return {"date": day.isoformat(), "run_id": run_id,
             "rows": {"traffic": traffic.num_rows, **{n: t.num_rows for n, t in tables.items()}}}
 
@@ -161,10 +161,10 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
 def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
     """Publish the staged day: data files first, manifest last."""
     lake = Lake(lake_url)
-    stage = staging_dir(day, run_id)
-    draft = lake.read_json(f"{stage}/draft.json")
+    stage = Stage.of(day, run_id)
+    draft = lake.read_json(stage.draft)
     staged = draft.pop("staged")
-    staged_files = {"traffic": staged["traffic"], **lake.read_json(f"{stage}/reports.json")}
+    staged_files = {"traffic": staged["traffic"], **lake.read_json(stage.reports_index)}
     staged_quarantine = staged["quarantine"]
     manifest_rel = manifest_path(day)
     lake.remove(manifest_rel)  # from here until the new manifest lands, the day is not committed
@@ -195,7 +195,7 @@ def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
 
     manifest = {**draft, "partition": f"date={day.isoformat()}", "outputs": outputs, "quarantine": quarantined}
     lake.write_json(manifest_rel, manifest)
-    lake.remove(stage)
+    lake.remove(stage.root)
     return {"date": day.isoformat(), "manifest": manifest_rel,
             "rows": {name: out["rows"] for name, out in outputs.items()}}
 

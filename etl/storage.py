@@ -279,7 +279,7 @@ def sha256_hex(data: bytes) -> str:
 
 def mde_hour_dir(table: str, tenant: str, hour: datetime) -> str:
     return (
-        f"{MDE_PREFIX}/insights-logs-advancedhunting-{table}/tenantId={tenant}/"
+        f"{MDE_PREFIX}/{MDE_FOLDER_PREFIX}{table}/tenantId={tenant}/"
         f"y={hour:%Y}/m={hour:%m}/d={hour:%d}/h={hour:%H}/m=00"
     )
 
@@ -331,6 +331,52 @@ def manifest_path(day: date) -> str:
 def staging_dir(day: date, run_id: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     return f"{STAGING_PREFIX}/date={day.isoformat()}/{safe}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one run of one day keeps its work until the commit publishes it."""
+    root: str
+
+    @classmethod
+    def of(cls, day: date, run_id: str) -> "Stage":
+        return cls(staging_dir(day, run_id))
+
+    @property
+    def traffic(self) -> str:
+        return f"{self.root}/traffic.parquet"
+
+    @property
+    def draft(self) -> str:
+        return f"{self.root}/draft.json"
+
+    @property
+    def reports_index(self) -> str:
+        return f"{self.root}/reports.json"
+
+    @property
+    def quarantine_dir(self) -> str:
+        return f"{self.root}/quarantine"
+
+    def quarantine(self, source: str) -> str:
+        return f"{self.quarantine_dir}/{source}.parquet"
+
+    def context(self, name: str) -> str:
+        return f"{self.root}/context/{name}.parquet"
+
+    def report(self, name: str) -> str:
+        return f"{self.root}/reports/{name}.parquet"
+
+
+MDE_FOLDER_PREFIX = "insights-logs-advancedhunting-"
+
+
+def mde_table_key(rel: str) -> str | None:
+    """`raw/mde/insights-logs-advancedhunting-deviceinfo/...` -> `deviceinfo`."""
+    parts = rel.split("/")
+    if len(parts) < 3 or not parts[2].startswith(MDE_FOLDER_PREFIX):
+        return None
+    return parts[2][len(MDE_FOLDER_PREFIX):]
 
 
 def stray_ledger_dir(day: date) -> str:

@@ -183,3 +183,18 @@ def test_split_lines_cuts_after_newlines_and_numbers_lines():
     assert b"".join(p for p, _ in pieces) == data
     assert all(p.endswith(b"\n") for p, _ in pieces[:-1])
     assert pieces == [(b"a\nbb\n", 1), (b"\nccc\n", 3), (b"dddd", 5)]
+
+
+def test_users_directory_may_be_parquet(tmp_path):
+    import pyarrow as pa
+
+    root = tmp_path / "lake"
+    (root / "reference").mkdir(parents=True)
+    pq.write_table(pa.table({"upn": ["Jane.Doe@contoso.com"], "display_name": ["Jane Doe"], "department": ["Sales"],
+                             "sam_account_name": ["jdoe"]}), root / "reference" / "users.parquet")
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 10),
+              lines([connection("2026-11-20T10:00:00Z", upn=None, InitiatingProcessAccountName="JDOE")]))
+    run_day(str(root), date(2026, 11, 20))
+    m = manifest(root, date(2026, 11, 20))
+    assert pq.read_table(root / m["outputs"]["users"]["path"]).to_pylist()[0]["department"] == "Sales"
+    assert any(i["path"] == "reference/users.parquet" and i["sha256"] for i in m["inputs"])
