@@ -533,7 +533,7 @@ class _World:
         self.server = (os_ == 3) & (form < 0.4)
         self.activity = rng.lognormal(0.0, 0.7, M) * np.where(self.server, 0.6, 1.0)
         counters: dict[str, int] = {}
-        names, dev_ids, versions, groups, macs, ocsf_uids, remote = [], [], [], [], [], [], []
+        names, dev_ids, versions, groups, macs, ocsf_uids = [], [], [], [], [], []
         home_ip = rng.integers(0, 2**32, M)
         version_pick = rng.random(M)
         mac_bytes = rng.integers(0, 256, (M, 3))

@@ -15,7 +15,6 @@ The lateness rule (documented in docs/lateness.md):
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,6 @@ from etl.storage import (
     sha256_hex, stray_ledger_dir,
 )
 
-log = logging.getLogger(__name__)
 
 MDE_TABLE_FOLDERS = {
     "devicenetworkevents": "DeviceNetworkEvents",
@@ -179,7 +177,7 @@ def plan_inputs(lake: Lake, day: date, settings: Settings) -> list[PlannedInput]
 
 def describe(lake: Lake, path: str) -> PlannedInput | None:
     """A PlannedInput for any raw object path, from its folder layout."""
-    size = lake.fs.size(lake.full(path))
+    size = lake.size(path)
     if path.startswith(MDE_PREFIX + "/"):
         hour = parse_mde_hour(path)
         table_key = mde_table_key(path)

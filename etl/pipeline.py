@@ -132,11 +132,8 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
     lake.write_json(stage.draft, draft)
-    late = {d: sum(v.values()) for d, v in reader.strays.items()}
-    del reader, history
-    pa.default_memory_pool().release_unused()  # the next step (same process with --direct) starts lean
     return {"date": day.isoformat(), "run_id": run_id, "transactions": staged_traffic["rows"],
-            "counts": draft["counts"], "late": late}
+            "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in reader.strays.items()}}
 
 
 def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
@@ -144,6 +141,7 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
     stage = Stage.of(day, run_id)
     if not lake.exists(stage.draft):
         raise FileNotFoundError(f"{day}: nothing staged for run {run_id}; run the ingest step first")
+    pa.default_memory_pool().release_unused()  # after ingest in the same process (--direct), start lean
     directory, _ = load_directory(lake)
     traffic = lake.read_parquet(stage.traffic, columns=REPORT_INPUT_COLUMNS,
                                 read_dictionary=DICTIONARY_COLUMNS)

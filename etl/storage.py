@@ -96,6 +96,9 @@ class Lake:
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.full(rel))
 
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self.full(rel)))
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         try:
             with self.fs.open(self.full(rel), "wb") as handle:
