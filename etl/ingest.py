@@ -28,8 +28,7 @@ import pyarrow.compute as pc
 from etl import formats
 from etl.formats import ndjson
 from etl.storage import (
-    MDE_PREFIX, OCSF_PREFIX, Lake, UnreadableInput, decode_raw, mde_table_key, parse_mde_hour, parse_ocsf_day,
-    sha256_hex, stray_ledger_dir,
+    MDE_PREFIX, OCSF_PREFIX, Lake, mde_table_key, parse_mde_hour, parse_ocsf_day, stray_ledger_dir,
 )
 
 
@@ -216,18 +215,6 @@ CHUNK_BYTES = 16 << 20  # big hourly exports are parsed in pieces, so memory doe
 
 
 @dataclass
-class RawObject:
-    """One raw object read, hashed and decoded; `data` is None when it cannot be read at all."""
-    item: PlannedInput
-    size: int
-    sha256: str
-    data: bytes | None = None
-    unreadable: str | None = None       # why the whole object was rejected
-    unreadable_raw: str | None = None   # its beginning, when it could be decoded
-    warning: str | None = None
-
-
-@dataclass
 class Chunk:
     """A run of whole lines of one object, parsed and checked."""
     item: PlannedInput
@@ -235,27 +222,6 @@ class Chunk:
     first_line: int
     parsed: ndjson.ParsedLines
     classified: formats.Classified
-
-
-def open_object(lake: Lake, item: PlannedInput) -> RawObject:
-    raw = lake.read_bytes(item.path)
-    obj = RawObject(item, len(raw), sha256_hex(raw))
-    try:
-        data = decode_raw(item.path, raw)
-    except UnreadableInput as exc:
-        data = _salvage(raw)
-        if data is None:
-            obj.unreadable = f"unreadable file: {exc}"
-            return obj
-        obj.warning = f"truncated file: {exc}; {len(data)} bytes recovered"
-    detected = item.source if not data or data.isspace() else formats.detect(data)
-    if detected != item.source:
-        what = f"detected {detected}" if detected else "no known format"
-        obj.unreadable = f"unrecognised content for {item.source} folder: {what}"
-        obj.unreadable_raw = data[:2000].decode("utf-8", "replace")
-        return obj
-    obj.data = data
-    return obj
 
 
 def load_chunk(item: PlannedInput, data: bytes, first_line: int) -> Chunk:
@@ -284,42 +250,51 @@ class DayReader:
         self._day = pa.scalar(day, pa.date32())
 
     def read_all(self, items: list[PlannedInput]):
-        """The day's transactions, chunk by chunk, in object and line order. Chunks are parsed and
-        checked two at a time on worker threads and accounted for here, one by one."""
+        """The day's transactions, chunk by chunk, in object and line order.
+
+        Objects are streamed (never held whole): decoded text is cut into chunks of whole lines,
+        parsed and checked two at a time on worker threads, and accounted for here, in order."""
         with ThreadPoolExecutor(max_workers=LOADERS) as pool:
             pending = deque()
             for item in items:
-                obj = open_object(self.lake, item)
-                if not self._account_object(obj):
-                    continue
-                for data, first_line in ndjson.split_lines(obj.data, CHUNK_BYTES):
-                    pending.append(pool.submit(load_chunk, item, data, first_line))
+                stream = self.lake.raw_stream(item.path)
+                unrecognised = None
+                for piece, first_line in ndjson.line_pieces(stream.blocks(), CHUNK_BYTES):
+                    if first_line == 1 and not piece.isspace():
+                        detected = formats.detect(piece)
+                        if detected != item.source:
+                            what = f"detected {detected}" if detected else "no known format"
+                            unrecognised = (f"unrecognised content for {item.source} folder: {what}",
+                                            piece[:2000].decode("utf-8", "replace"))
+                            stream.drain()
+                            break
+                    pending.append(pool.submit(load_chunk, item, piece, first_line))
                     if len(pending) > LOADERS:
                         yield self._account_chunk(pending.popleft().result())
+                self._account_object(item, stream, unrecognised)
             while pending:
                 yield self._account_chunk(pending.popleft().result())
 
-    def _account_object(self, obj: RawObject) -> bool:
-        """Record the object; False when it holds nothing to parse."""
-        item = obj.item
-        self.inputs.append({"path": item.path, "size": obj.size, "sha256": obj.sha256, "role": item.role})
+    def _account_object(self, item: PlannedInput, stream, unrecognised: tuple | None) -> None:
+        """Record the object once it has been read through: checksum, size, whole-file problems."""
+        self.inputs.append({"path": item.path, "size": stream.size, "sha256": stream.sha256, "role": item.role})
         owns_file = item.arrival_start.date() == self.day
         c = self.counts.setdefault(item.source, SourceCounts())
         c.files += 1
-        if obj.unreadable:
-            if owns_file:
-                c.files_unreadable += 1
-                self._quarantine(item.source, item.path, [None], [obj.unreadable], [obj.unreadable_raw])
-            return False
-        if obj.warning and owns_file:
-            c.warnings.append(f"{item.path}: {obj.warning}")
-        return bool(obj.data)
+        if not owns_file:
+            return
+        if unrecognised or (stream.problem and stream.decoded == 0):
+            reason, raw = unrecognised or (f"unreadable file: {stream.problem}", None)
+            c.files_unreadable += 1
+            self._quarantine(item.source, item.path, [None], [reason], [raw])
+        elif stream.problem:
+            c.warnings.append(f"{item.path}: truncated file: {stream.problem}; {stream.decoded} bytes recovered")
 
     def _account_chunk(self, chunk: Chunk) -> pa.Table | None:
         item, parsed, classified = chunk.item, chunk.parsed, chunk.classified
         home_day = item.arrival_start.date()
         owns_file = home_day == self.day
-        c = self.counts[item.source]
+        c = self.counts.setdefault(item.source, SourceCounts())
         c.read += parsed.lines
         if item.role != "lookback":
             self.samples.setdefault((item.source, item.folder_table), []).append(_spread_sample(parsed.rows))
@@ -418,20 +393,6 @@ def _reason_key(reason: str) -> str:
 def _value_counts(values) -> dict[str, int]:
     counted = pc.value_counts(values)
     return {v["values"]: v["counts"] for v in counted.to_pylist()}
-
-
-def _salvage(raw: bytes) -> bytes | None:
-    """Decompress what a truncated gzip still holds (None when nothing can be recovered)."""
-    import zlib
-    decoder = zlib.decompressobj(wbits=31)
-    try:
-        data = decoder.decompress(raw)
-    except zlib.error:
-        return None
-    if not data:
-        return None
-    # drop the partial last line: it is counted as a broken line when kept, so keep it
-    return data
 
 
 def _note_wrong_table(c: SourceCounts, item: PlannedInput, rows: pa.Table) -> None:

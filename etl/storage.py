@@ -172,6 +172,9 @@ class Lake:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
 
+    def raw_stream(self, rel: str) -> RawStream:
+        return RawStream(self, rel)
+
     def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, rel, schema)
 
@@ -257,23 +260,74 @@ class ParquetSink:
 # Raw input: decompression and the folder layout of each source
 # ---------------------------------------------------------------------------
 
-class UnreadableInput(Exception):
-    """A whole raw object cannot be decoded (corrupt gzip, bad zip)."""
-
-
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def decode_raw(name: str, data: bytes) -> bytes:
-    """Raw object bytes -> text bytes, undoing .gz and a UTF-8 byte-order mark.
+class RawStream:
+    """One raw object read block by block as decoded text: gzip undone (every member), a UTF-8
+    byte-order mark dropped, the raw bytes hashed and counted on the way. After `blocks()` is
+    exhausted: `size`, `sha256`, `decoded` (text bytes produced) and `problem` (why decoding
+    stopped early, or None)."""
+    BLOCK_BYTES = 4 << 20
 
-    Raises UnreadableInput with a clear reason when the object cannot be decoded."""
-    if name.endswith(".gz") or data[:2] == b"\x1f\x8b":
+    def __init__(self, lake: "Lake", rel: str):
+        self.lake, self.rel = lake, rel
+        self.size, self.decoded, self.problem = 0, 0, None
+        self._digest = hashlib.sha256()
+        self._blocks = None
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def _read(self, handle) -> bytes:
+        raw = handle.read(self.BLOCK_BYTES)
+        self._digest.update(raw)
+        self.size += len(raw)
+        return raw
+
+    def blocks(self):
+        """The decoded text blocks (one pass: a second call continues where the first stopped)."""
+        if self._blocks is None:
+            self._blocks = self._generate()
+        return self._blocks
+
+    def _generate(self):
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise UnreadableInput(f"corrupt gzip: {exc}") from exc
-    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+            handle = self.lake.fs.open(self.lake.full(self.rel), "rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.lake.url}/{self.rel}: {exc}") from exc
+        with handle:
+            raw = self._read(handle)
+            decoder = zlib.decompressobj(wbits=31) if self.rel.endswith(".gz") or raw[:2] == b"\x1f\x8b" else None
+            first = True
+            while raw:
+                if decoder is None:
+                    text = raw
+                else:
+                    try:
+                        text = decoder.decompress(raw)
+                        while decoder.eof and decoder.unused_data:  # concatenated gzip members
+                            rest, decoder = decoder.unused_data, zlib.decompressobj(wbits=31)
+                            text += decoder.decompress(rest)
+                    except zlib.error as exc:
+                        self.problem = f"corrupt gzip: {exc}"
+                        while self._read(handle):  # the checksum covers the whole object
+                            pass
+                        break
+                if first and text:
+                    text, first = (text[len(UTF8_BOM):] if text.startswith(UTF8_BOM) else text), False
+                if text:
+                    self.decoded += len(text)
+                    yield text
+                raw = self._read(handle)
+            if decoder is not None and not decoder.eof and self.problem is None:
+                self.problem = "corrupt gzip: Compressed file ended before the end-of-stream marker was reached"
+
+    def drain(self) -> None:
+        """Read (and hash) whatever `blocks()` has not consumed yet."""
+        for _ in self.blocks():
+            pass
 
 
 def sha256_hex(data: bytes) -> str:

@@ -175,11 +175,11 @@ def test_objects_parsed_in_small_chunks_give_the_same_day(tmp_path, monkeypatch)
     assert q1[0]["raw"] == "not json at all"
 
 
-def test_split_lines_cuts_after_newlines_and_numbers_lines():
-    from etl.formats.ndjson import split_lines
+def test_line_pieces_cut_after_newlines_and_number_lines():
+    from etl.formats.ndjson import line_pieces
 
     data = b"a\nbb\n\nccc\ndddd"
-    pieces = list(split_lines(data, 3))
+    pieces = list(line_pieces([data[:4], data[4:9], data[9:]], 3))
     assert b"".join(p for p, _ in pieces) == data
     assert all(p.endswith(b"\n") for p, _ in pieces[:-1])
     assert pieces == [(b"a\nbb\n", 1), (b"\nccc\n", 3), (b"dddd", 5)]
@@ -198,3 +198,36 @@ def test_users_directory_may_be_parquet(tmp_path):
     m = manifest(root, date(2026, 11, 20))
     assert pq.read_table(root / m["outputs"]["users"]["path"]).to_pylist()[0]["department"] == "Sales"
     assert any(i["path"] == "reference/users.parquet" and i["sha256"] for i in m["inputs"])
+
+
+def test_concatenated_gzip_members_are_all_read(tmp_path):
+    """`cat a.gz b.gz > c.gz` is a valid gzip file: every member's lines count."""
+    import gzip
+
+    root = day_lake(tmp_path / "lake")
+    first = [connection(f"2026-11-20T10:0{i}:00Z") for i in range(3)]
+    second = [connection(f"2026-11-20T11:0{i}:00Z") for i in range(4)]
+    path = write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 11), b"", gz=True)
+    path.write_bytes(gzip.compress(lines(first), mtime=0) + gzip.compress(lines(second), mtime=0))
+    run_day(str(root), date(2026, 11, 20))
+    counts = manifest(root, date(2026, 11, 20))["counts"]["mde"]
+    assert counts["read"] == 7 and counts["accepted"] == 7 and not counts["warnings"]
+
+
+def test_raw_stream_hashes_the_whole_object_even_when_decoding_stops(tmp_path, monkeypatch):
+    import gzip
+    import hashlib
+
+    from etl.storage import RawStream
+
+    root = tmp_path / "lake"
+    root.mkdir()
+    good = gzip.compress(b'{"a": 1}\n' * 1000, mtime=0)
+    broken = good[:200] + b"\x00garbage" * 50 + good[200:]
+    (root / "x.json.gz").write_bytes(broken)
+    monkeypatch.setattr(RawStream, "BLOCK_BYTES", 64)
+    stream = Lake(str(root)).raw_stream("x.json.gz")
+    text = b"".join(stream.blocks())
+    assert stream.problem and stream.problem.startswith("corrupt gzip")
+    assert stream.size == len(broken) and stream.sha256 == hashlib.sha256(broken).hexdigest()
+    assert (b'{"a": 1}\n' * 1000).startswith(text)  # what was decoded before the damage is kept

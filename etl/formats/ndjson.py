@@ -49,15 +49,21 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts[keep], ends[keep], numbers[keep]
 
 
-def split_lines(data: bytes, chunk_bytes: int):
-    """(chunk, number of its first line) pieces of about chunk_bytes, cut after a newline."""
-    start, first_line = 0, 1
-    while start < len(data):
-        end = data.find(b"\n", min(start + chunk_bytes, len(data)) - 1)
-        end = len(data) if end < 0 else end + 1
-        yield data[start:end], first_line
-        first_line += data.count(b"\n", start, end)
-        start = end
+def line_pieces(blocks, chunk_bytes: int):
+    """(piece, number of its first line) from a stream of text blocks: pieces of whole lines of
+    about chunk_bytes, so a large object is parsed a bounded piece at a time."""
+    pending, first_line = b"", 1
+    for block in blocks:
+        pending += block
+        while len(pending) >= chunk_bytes:
+            end = pending.find(b"\n", chunk_bytes - 1)
+            if end < 0:
+                break  # a line longer than a chunk: wait for its end
+            piece, pending = pending[:end + 1], pending[end + 1:]
+            yield piece, first_line
+            first_line += piece.count(b"\n")
+    if pending:
+        yield pending, first_line
 
 
 def parse(data: bytes, decl: dict, first_line: int = 1) -> ParsedLines:
