@@ -1,7 +1,7 @@
 """One day of the continuous endpoint report, in three steps the DAG and the CLI share.
 
-ingest_day  : raw window -> validated, attributed, cataloged traffic + context + quarantine (staged)
-build_day   : staged traffic -> every report table (staged)
+ingest_day  : raw window -> validated, attributed, cataloged traffic, its cube, context, quarantine (staged)
+build_day   : staged cube + context -> every other report table (staged)
 commit_day  : staged files -> their partitions, then the manifest (last). Re-running a day
               replaces exactly that day; a partition without its manifest is not committed.
 """
@@ -24,11 +24,6 @@ from etl.validate import SideValidator
 from etl.storage import Lake, Stage, manifest_path, quarantine_dir, report_dir
 
 SOURCES = ("mde", "ocsf")
-# what the reports read back from the staged traffic: strings as dictionaries (they repeat)
-REPORT_INPUT_COLUMNS = ["ts", "source", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id",
-                        "app_name", "category", "bytes_up", "bytes_down"]
-DICTIONARY_COLUMNS = ["source", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id", "app_name",
-                      "category"]
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
 
 
@@ -86,12 +81,15 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         history = UserHistory.from_context(reader.context_tables(), directory)
 
         sink = lake.parquet_sink(stage.traffic, schema.report_schema("traffic"))
+        traffic_cube = reports.CubeBuilder()
         attribution: Counter = Counter()
 
         def publish(transactions: pa.Table) -> None:
             attributed, stats = attribute_users(transactions, history, directory)
             attribution.update(stats)
-            sink.write(_with_apps(attributed, catalog))
+            traffic = _with_apps(attributed, catalog)
+            sink.write(traffic)
+            traffic_cube.add(traffic)
 
         for transactions in held_back:
             publish(transactions)
@@ -111,6 +109,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         _check_reject_ratio(day, reader.counts, settings, lake.full(stage.quarantine_dir))
 
         staged_traffic = sink.close()
+        lake.write_parquet(stage.cube, traffic_cube.result())
         for name, table in reader.context_tables().items():
             if table is not None and table.num_rows:
                 lake.write_parquet(stage.context(name), table)
@@ -143,17 +142,16 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
         raise FileNotFoundError(f"{day}: nothing staged for run {run_id}; run the ingest step first")
     pa.default_memory_pool().release_unused()  # after ingest in the same process (--direct), start lean
     directory, _ = load_directory(lake)
-    traffic = lake.read_parquet(stage.traffic, columns=REPORT_INPUT_COLUMNS,
-                                read_dictionary=DICTIONARY_COLUMNS)
+    traffic_cube = lake.read_parquet(stage.cube)
     context = {}
     for name in CONTEXT_TABLES:
         path = stage.context(name)
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
-    tables = reports.build_reports(day, traffic, context, directory)
+    tables = reports.build_reports(day, traffic_cube, context, directory)
     staged = {name: lake.write_parquet(stage.report(name), table) for name, table in tables.items()}
     lake.write_json(stage.reports_index, staged)
     return {"date": day.isoformat(), "run_id": run_id,
-            "rows": {"traffic": traffic.num_rows, **{n: t.num_rows for n, t in tables.items()}}}
+            "rows": {n: t.num_rows for n, t in tables.items()}}
 
 
 def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:

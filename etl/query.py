@@ -55,18 +55,19 @@ def machines_report(lake: Lake, first: date, last: date) -> pa.Table:
     ips = read_table(lake, "machine_ips", first, last)
     daily = read_table(lake, "machines", first, last, ["device_id", "os", "last_seen"])
     os_history = daily.rename_columns(["device_id", "os", "ts", "date"])
-    names = reports.device_names(traffic, {})
-    return reports.machines(traffic, {"device_info": os_history}, ips, names).sort_by(
+    traffic_cube = reports.cube(traffic)
+    names = reports.device_names(traffic_cube, {})
+    return reports.machines(traffic_cube, {"device_info": os_history}, ips, names).sort_by(
         [("transactions", "descending"), ("device_id", "ascending")])
 
 
 def apps_report(lake: Lake, first: date, last: date) -> pa.Table:
-    return reports.apps(read_table(lake, "traffic", first, last))
+    return reports.apps(reports.cube(read_table(lake, "traffic", first, last)))
 
 
 def users_report(lake: Lake, first: date, last: date) -> pa.Table:
     directory, _ = load_directory(lake)
-    return reports.users(read_table(lake, "traffic", first, last), directory)
+    return reports.users(reports.cube(read_table(lake, "traffic", first, last)), directory)
 
 
 def find_device(lake: Lake, name: str, first: date, last: date) -> str | None:

@@ -1,8 +1,15 @@
-"""The day's report tables, computed with Arrow group_by from the attributed traffic."""
+"""The day's report tables, computed with Arrow group_by from the attributed traffic.
+
+Every table is computed from the *cube*: traffic summed per combination of the keys the reports
+group by (device, user, source IP, app, unknown host). Counts, sums, first/last seen and
+distinct counts over the cube equal those over the rows, and the cube is built batch by batch
+while traffic is written, so the reports never need the day's traffic in memory.
+"""
 from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,26 +44,69 @@ def decoded(table: pa.Table) -> pa.Table:
         for name, col in zip(table.column_names, table.columns)})
 
 
-def _activity_aggs() -> list:
-    return [("ts", "count"), ("bytes_up", "sum"), ("bytes_down", "sum"), ("ts", "min"), ("ts", "max")]
+CUBE_KEYS = ["device_id", "device_name", "user", "src_ip", "app_id", "app_name", "category", "unknown_host"]
+CUBE_MEASURES = [("n", "sum"), ("bytes_up", "sum"), ("bytes_down", "sum"), ("first_seen", "min"), ("last_seen", "max")]
+_CUBE_RENAMES = {"n_sum": "n", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
+                 "first_seen_min": "first_seen", "last_seen_max": "last_seen"}
+
+
+def cube(rows: pa.Table) -> pa.Table:
+    """Traffic rows, or cubes to merge, summed per combination of CUBE_KEYS."""
+    if "n" not in rows.column_names:
+        rows = decoded(rows)
+        unknown = pc.if_else(pc.is_null(rows.column("app_id")), rows.column("dest_host"),
+                             pa.scalar(None, pa.string()))
+        rows = pa.table({
+            **{key: rows.column(key) for key in CUBE_KEYS[:-1]}, "unknown_host": unknown,
+            "n": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
+            "bytes_up": rows.column("bytes_up"), "bytes_down": rows.column("bytes_down"),
+            "first_seen": rows.column("ts"), "last_seen": rows.column("ts")})
+    out = rows.group_by(CUBE_KEYS).aggregate(CUBE_MEASURES)
+    return out.rename_columns([_CUBE_RENAMES.get(c, c) for c in out.column_names])
+
+
+class CubeBuilder:
+    """Folds traffic batches into one cube, merging partial cubes as they pile up."""
+
+    MERGE_ROWS = 1 << 20
+
+    def __init__(self):
+        self._cube: pa.Table | None = None
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+
+    def add(self, traffic: pa.Table) -> None:
+        part = cube(traffic)
+        self._parts.append(part)
+        self._rows += part.num_rows
+        if self._rows > max(self.MERGE_ROWS, self._cube.num_rows if self._cube is not None else 0):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._parts:
+            self._cube = cube(pa.concat_tables(([self._cube] if self._cube is not None else []) + self._parts))
+            self._parts, self._rows = [], 0
+
+    def result(self) -> pa.Table:
+        self._merge()
+        if self._cube is None:
+            return cube(schema.report_schema("traffic").empty_table())
+        return self._cube.sort_by([(key, "ascending") for key in CUBE_KEYS])
 
 
 def _group(table: pa.Table, keys: list[str], extra: list, names: dict[str, str]) -> pa.Table:
-    """Group the (possibly dictionary-encoded) traffic; only aggregates Arrow supports on dictionaries.
-
-    Rows whose first key is null form their own group, dropped afterwards: cheaper than filtering
-    (and so copying) the whole day's traffic first."""
-    needed = list(dict.fromkeys([*keys, "ts", "bytes_up", "bytes_down", *[c for c, _ in extra]]))
-    grouped = table.select(needed).group_by(keys, use_threads=False).aggregate(_activity_aggs() + extra)
+    """Group the cube. Rows whose first key is null form their own group, dropped afterwards."""
+    needed = list(dict.fromkeys([*keys, "n", "bytes_up", "bytes_down", "first_seen", "last_seen",
+                                 *[c for c, _ in extra]]))
+    grouped = table.select(needed).group_by(keys, use_threads=False).aggregate(CUBE_MEASURES + extra)
     grouped = decoded(grouped.filter(pc.is_valid(grouped.column(keys[0]))))
-    renames = {"ts_count": "transactions", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
-               "ts_min": "first_seen", "ts_max": "last_seen", **names}
+    renames = {**_CUBE_RENAMES, "n_sum": "transactions", **names}
     return grouped.rename_columns([renames.get(c, c) for c in grouped.column_names])
 
 
-def device_names(traffic: pa.Table, context: dict) -> pa.Table:
+def device_names(traffic_cube: pa.Table, context: dict) -> pa.Table:
     """device_id -> the device_name it was last seen with (names change: renames, DNS suffixes)."""
-    parts = [traffic.select(["device_id", "device_name", "ts"])]
+    parts = [traffic_cube.select(["device_id", "device_name", "last_seen"]).rename_columns(["device_id", "device_name", "ts"])]
     parts += [t.select(["device_id", "device_name", "ts"]) for t in context.values() if t is not None and t.num_rows]
     pairs = [decoded(p.group_by(["device_id", "device_name"], use_threads=False).aggregate([("ts", "max")]))
              for p in parts]
@@ -74,15 +124,17 @@ def _named(table: pa.Table, names: pa.Table) -> pa.Table:
 def _history(rows: pa.Table | None, value: str, source: str) -> pa.Table | None:
     if rows is None or rows.num_rows == 0:
         return None
-    out = rows.group_by(["device_id", value], use_threads=False).aggregate([("ts", "min"), ("ts", "max")])
+    if "ts" in rows.column_names:  # context rows: one instant each
+        rows = rows.append_column("first_seen", rows.column("ts")).append_column("last_seen", rows.column("ts"))
+    out = rows.group_by(["device_id", value], use_threads=False).aggregate([("first_seen", "min"), ("last_seen", "max")])
     out = decoded(out.filter(pc.and_(pc.is_valid(out.column("device_id")), pc.is_valid(out.column(value)))))
-    out = out.rename_columns({"ts_min": "first_seen", "ts_max": "last_seen"})
+    out = out.rename_columns({"first_seen_min": "first_seen", "last_seen_max": "last_seen"})
     return out.append_column("source", pa.array([source] * out.num_rows, pa.string()))
 
 
 def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory, names: pa.Table) -> pa.Table:
     parts = [
-        _history(traffic.select(["ts", "device_id", "user"]), "user", "network"),
+        _history(traffic.select(["first_seen", "last_seen", "device_id", "user"]), "user", "network"),
         _history(_in_day(logon_users(context.get("logons"), directory), day), "user", "logon"),
         _history(_in_day(logged_on_users(context.get("device_info"), directory), day), "user", "logged_on_users"),
     ]
@@ -96,8 +148,8 @@ def machine_ips(day: date, traffic: pa.Table, context: dict, names: pa.Table) ->
         public = _in_day(info, day).select(["ts", "device_id", "public_ip"]).rename_columns(["ts", "device_id", "ip"])
         public = public.filter(pc.is_valid(public.column("ip")))
     parts = [
-        _history(traffic.select(["ts", "device_id", "src_ip"]).rename_columns(["ts", "device_id", "ip"]),
-                 "ip", "local_ip"),
+        _history(traffic.select(["first_seen", "last_seen", "device_id", "src_ip"]).rename_columns(
+            ["first_seen", "last_seen", "device_id", "ip"]), "ip", "local_ip"),
         _history(_in_day(network_info_ips(context.get("network_info")), day), "ip", "network_info"),
         _history(public, "ip", "public_ip") if public is not None else None,
     ]
@@ -174,18 +226,16 @@ def ip_addresses(traffic: pa.Table) -> pa.Table:
 
 
 def unknown_domains(traffic: pa.Table) -> pa.Table:
-    candidates = traffic.select(["app_id", "ts", "dest_host", "bytes_up", "bytes_down", "device_id", "user"])
-    tx = candidates.filter(pc.and_(pc.is_null(candidates.column("app_id")), pc.is_valid(candidates.column("dest_host"))))
+    tx = decoded(traffic.filter(pc.is_valid(traffic.column("unknown_host"))))
     if tx.num_rows == 0:
         return schema.report_schema("unknown_domains").empty_table()
-    tx = decoded(tx.drop_columns(["app_id"]))
-    tx = tx.append_column("domain", registered_domains(tx.column("dest_host")))
+    tx = tx.append_column("domain", registered_domains(tx.column("unknown_host")))
     tx = tx.append_column("row_bytes", _sum_pair(tx, "bytes_up", "bytes_down"))
     out = tx.group_by("domain", use_threads=False).aggregate([
-        ("dest_host", "count_distinct"), ("dest_host", "distinct"), ("ts", "count"), ("row_bytes", "sum"),
+        ("unknown_host", "count_distinct"), ("unknown_host", "distinct"), ("n", "sum"), ("row_bytes", "sum"),
         ("device_id", "count_distinct"), ("user", "count_distinct")])
-    out = out.rename_columns({"dest_host_count_distinct": "hosts", "dest_host_distinct": "example_hosts",
-                              "ts_count": "transactions", "row_bytes_sum": "bytes",
+    out = out.rename_columns({"unknown_host_count_distinct": "hosts", "unknown_host_distinct": "example_hosts",
+                              "n_sum": "transactions", "row_bytes_sum": "bytes",
                               "device_id_count_distinct": "machines", "user_count_distinct": "users"})
     examples = pa.array([sorted(hosts)[:EXAMPLE_HOSTS] for hosts in out.column("example_hosts").to_pylist()],
                         pa.list_(pa.string()))
@@ -196,7 +246,7 @@ def unknown_domains(traffic: pa.Table) -> pa.Table:
 
 
 def build_reports(day: date, traffic: pa.Table, context: dict, directory: Directory) -> dict[str, pa.Table]:
-    """Every report table but traffic (which ingest writes as it goes)."""
+    """Every report table but traffic (which ingest writes as it goes), from the traffic cube."""
     names = device_names(traffic, context)
     ips = machine_ips(day, traffic, context, names)
     return {

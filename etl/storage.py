@@ -178,13 +178,10 @@ class Lake:
     def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, rel, schema)
 
-    def read_parquet(self, rel: str, columns: list[str] | None = None,
-                     read_dictionary: list[str] | None = None) -> pa.Table:
+    def read_parquet(self, rel: str) -> pa.Table:
         try:
             with self.fs.open(self.full(rel), "rb") as handle:
-                table = pq.read_table(handle, columns=columns, read_dictionary=read_dictionary)
-            # one dictionary per column across row groups, so group_by can hash the chunks together
-            return table.unify_dictionaries() if read_dictionary else table
+                return pq.read_table(handle)
         except (OSError, FileNotFoundError) as exc:
             raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
 
@@ -402,6 +399,10 @@ class Stage:
     @property
     def traffic(self) -> str:
         return f"{self.root}/traffic.parquet"
+
+    @property
+    def cube(self) -> str:
+        return f"{self.root}/traffic-cube.parquet"
 
     @property
     def draft(self) -> str:

@@ -92,13 +92,14 @@ def traffic(rows):
         8, "bytes_down", pa.array([r[8] for r in rows], pa.int64()))
 
 
-TRAFFIC = traffic([
+TRAFFIC_ROWS = traffic([
     (t(9), "mde", "d1", "jane.doe@contoso.com", "10.0.0.5", "www.dropbox.com", "dropbox", None, None),
     (t(10), "mde", "d1", "jane.doe@contoso.com", "10.0.0.6", "api.dropbox.com", "dropbox", None, None),
     (t(11), "mde", "d1", "bob.smith@contoso.com", "10.0.0.6", "x.unknown-site.io", None, None, None),
     (t(9), "ocsf", "m1", "jane.doe@contoso.com", "10.0.0.9", "chatgpt.com", "openai_chatgpt", 100, 1000),
     (t(12), "ocsf", "m1", None, "10.0.0.9", "cdn.unknown-site.io", None, 50, 5),
 ])
+TRAFFIC = reports.cube(TRAFFIC_ROWS)
 
 
 def test_machines_counts_and_null_bytes_for_sources_without_bytes():
@@ -139,3 +140,20 @@ def test_machine_histories_union_their_sources():
     d1 = [r for r in ips.to_pylist() if r["device_id"] == "d1"]
     assert [(r["ip"], r["first_seen"], r["last_seen"]) for r in d1] == [
         ("10.0.0.5", t(9), t(9)), ("10.0.0.6", t(10), t(11))]
+
+
+def test_cube_built_batch_by_batch_equals_the_cube_of_all_rows(monkeypatch):
+    monkeypatch.setattr(reports.CubeBuilder, "MERGE_ROWS", 2)
+    builder = reports.CubeBuilder()
+    for start in range(0, TRAFFIC_ROWS.num_rows, 2):
+        builder.add(TRAFFIC_ROWS.slice(start, 2))
+    whole = reports.cube(TRAFFIC_ROWS).sort_by([(k, "ascending") for k in reports.CUBE_KEYS])
+    assert builder.result().equals(whole)
+    assert sum(whole.column("n").to_pylist()) == TRAFFIC_ROWS.num_rows
+
+
+def test_cube_rows_sum_repeated_combinations():
+    doubled = reports.cube(pa.concat_tables([TRAFFIC_ROWS, TRAFFIC_ROWS]))
+    assert doubled.num_rows == TRAFFIC.num_rows
+    apps = {r["app_id"]: r for r in reports.apps(doubled).to_pylist()}
+    assert apps["dropbox"]["transactions"] == 4 and apps["openai_chatgpt"]["bytes"] == 2200
