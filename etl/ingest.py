@@ -40,7 +40,8 @@ MDE_TABLE_FOLDERS = {
 }
 CONTEXT_FOLDERS = ("deviceinfo", "devicelogonevents", "devicenetworkinfo")
 CONTEXT_TABLES = ("device_info", "network_info", "logons")
-GX_ROWS_PER_FILE = 200  # the GX sample: rows spread over every file read
+GX_ROWS_PER_FILE = 200  # the GX sample: rows spread over every chunk read ...
+GX_SAMPLE_ROWS = 20_000  # ... thinned to about this many per table
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,7 @@ class DayReader:
         c = self.counts.setdefault(item.source, SourceCounts())
         c.read += parsed.lines
         if item.role != "lookback":
-            self.samples.setdefault((item.source, item.folder_table), []).append(_spread_sample(parsed.rows))
+            self._sample(item, parsed.rows)
         if item.source == "mde" and item.folder_table:
             _note_wrong_table(c, item, parsed.rows)
         self._count_rejects(c, item, chunk, parsed.rejects, classified.rejected, owns_file, home_day)
@@ -352,6 +353,15 @@ class DayReader:
                 for reason in reasons:
                     c.quarantined[reason] += 1
                 self._quarantine(item.source, item.path, lines, reasons, [texts.get(n) for n in lines])
+
+    def _sample(self, item: PlannedInput, rows: pa.Table) -> None:
+        """Keep a GX sample spread over the day; thinned so it stays small however big the day."""
+        key = (item.source, item.folder_table)
+        parts = self.samples.setdefault(key, [])
+        parts.append(_spread_sample(rows))
+        if sum(p.num_rows for p in parts) > 2 * GX_SAMPLE_ROWS:
+            merged = pa.concat_tables(parts)
+            self.samples[key] = [merged.take(np.arange(0, merged.num_rows, 2))]
 
     def _quarantine(self, source, path, lines, reasons, raw) -> None:
         self.quarantine.append(_quarantine_rows(source, path, lines, reasons, raw))

@@ -68,7 +68,7 @@ def cube(rows: pa.Table) -> pa.Table:
 class CubeBuilder:
     """Folds traffic batches into one cube, merging partial cubes as they pile up."""
 
-    MERGE_ROWS = 1 << 20
+    MERGE_ROWS = 1 << 18
 
     def __init__(self):
         self._cube: pa.Table | None = None

@@ -93,14 +93,24 @@ def classify(rows: pa.Table) -> Classified:
     tables = {
         "transactions": events.filter(is_tx),
         "skipped": pa.table({"ts": ts, "reason": reason, "input_line": rows.column("input_line")}).filter(not_tx),
-        "device_info": pa.table({
-            "ts": ts,
-            "device_id": events.column("device_id"),
-            "device_name": device_name,
-            "os": blank_to_null(rows.column("device_os_name")),
-            "public_ip": pa.nulls(rows.num_rows, pa.string()),
-            "logged_on_users": pa.nulls(rows.num_rows, pa.string()),
-            "input_line": rows.column("input_line"),
-        }).filter(pc.is_valid(events.column("device_id"))),
+        "device_info": _device_info(ts, events.column("device_id"), device_name,
+                                    blank_to_null(rows.column("device_os_name"))),
     }
     return Classified(rejected, tables)
+
+
+def _device_info(ts, device_id, device_name, os) -> pa.Table:
+    """What OCSF events say about their device, once per (device, name, OS) and UTC day, at the
+    last time it was said: every event repeats it, and only the latest value is ever used."""
+    seen = pa.table({"device_id": device_id, "device_name": device_name, "os": os, "ts": ts,
+                     "day": pc.cast(ts, pa.date32())})
+    seen = seen.filter(pc.is_valid(seen.column("device_id")))
+    latest = seen.group_by(["device_id", "device_name", "os", "day"], use_threads=False).aggregate(
+        [("ts", "max")])
+    n = latest.num_rows
+    return pa.table({
+        "ts": latest.column("ts_max"), "device_id": latest.column("device_id"),
+        "device_name": latest.column("device_name"), "os": latest.column("os"),
+        "public_ip": pa.nulls(n, pa.string()), "logged_on_users": pa.nulls(n, pa.string()),
+        "input_line": pa.nulls(n, pa.int64()),
+    })
