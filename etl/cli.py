@@ -273,12 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cloud-discovery",
         description="Shadow-IT discovery from endpoint exports in a bucket: validated, attributed, "
                     "cataloged Parquet reports.")
-    parser.add_argument("--lake", default=None,
-                        help=f"lake root URL: a folder, file://... or s3://bucket/prefix "
-                             f"(default: $CLOUD_DISCOVERY_LAKE, else ./lake; now {default_lake_url()})")
+    lake_help = (f"lake root URL: a folder, file://... or s3://bucket/prefix "
+                 f"(default: $CLOUD_DISCOVERY_LAKE, else ./lake; now {default_lake_url()})")
+    parser.add_argument("--lake", default=None, help=lake_help)
+    # --lake also after the command name (`cloud-discovery run --lake s3://...`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lake", default=argparse.SUPPRESS, help=lake_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="generate a demo lake, build every day through Airflow, print a summary")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    demo = command("demo", help="generate a demo lake, build every day through Airflow, print a summary")
     demo.add_argument("--days", type=_positive, default=7)
     demo.add_argument("--machines", type=_positive, default=60)
     demo.add_argument("--events-per-day", type=_positive, default=20_000)
@@ -286,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--direct", action="store_true", help="call the etl steps in-process instead of through Airflow")
     demo.set_defaults(func=cmd_demo)
 
-    gen = sub.add_parser("generate", help="write a deterministic synthetic lake (MDE + OCSF exports, users directory)")
+    gen = command("generate", help="write a deterministic synthetic lake (MDE + OCSF exports, users directory)")
     gen.add_argument("--start", type=_date, required=True)
     gen.add_argument("--days", type=_positive, default=1)
     gen.add_argument("--machines", type=_positive, default=60)
@@ -303,18 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lateness-hours", type=int, default=None,
                        help="hours after a day ends that its arrival window stays open (default 6)")
 
-    run = sub.add_parser("run", help="build one day (through the Airflow DAG, embedded; --direct without Airflow)")
+    run = command("run", help="build one day (through the Airflow DAG, embedded; --direct without Airflow)")
     run.add_argument("--date", type=_date, required=True)
     add_run_options(run)
     run.set_defaults(func=cmd_run)
 
-    backfill = sub.add_parser("backfill", help="build every day of a range in one process, with progress")
+    backfill = command("backfill", help="build every day of a range in one process, with progress")
     backfill.add_argument("--from", dest="from_", type=_date, required=True)
     backfill.add_argument("--to", type=_date, required=True)
     add_run_options(backfill)
     backfill.set_defaults(func=cmd_backfill)
 
-    report = sub.add_parser("report", help="show committed reports over a date range")
+    report = command("report", help="show committed reports over a date range")
     report.add_argument("what", choices=["machines", "apps", "users", "machine"])
     report.add_argument("name", nargs="?", help="machine name or id (for `report machine`)")
     report.add_argument("--from", dest="from_", type=_date, required=True)

@@ -252,3 +252,9 @@ def test_run_through_embedded_airflow(tmp_path, capsys, monkeypatch):
     assert (Path(os.environ["AIRFLOW_HOME"]) / "cli-run.log").is_file()
     assert all(c["reconciled"] for c in manifest["counts"].values())
     assert not _manifest(lake, D1).exists()
+
+
+def test_lake_option_works_after_the_command_too(built, capsys):
+    root, _ = built
+    assert main(["report", "apps", "--from", D, "--to", D, "--format", "json", "--lake", str(root)]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()]
