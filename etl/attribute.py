@@ -111,56 +111,53 @@ def network_info_ips(network_info: pa.Table | None) -> pa.Table:
     return _explode(table, "ips", "ip")
 
 
-def _codes_and_times(table: pa.Table, devices: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Device codes, int64 microsecond times, and which rows have both."""
-    codes = pc.index_in(table.column("device_id"), value_set=devices)
-    times = pc.cast(table.column("ts"), pa.int64())
-    valid = pc.and_(pc.is_valid(codes), pc.is_valid(times)).to_numpy(zero_copy_only=False)
-    return (pc.fill_null(codes, 0).to_numpy().astype(np.int64), pc.fill_null(times, 0).to_numpy(), valid)
+class AsOfIndex:
+    """Latest history row at or before an instant, per device: a sorted-merge as-of join.
 
+    (device, time) pairs are packed into one int64 key, sorted once per day; each batch of
+    events is then answered with a single numpy `searchsorted`."""
 
-def _asof_user(events: pa.Table, history: pa.Table) -> pa.ChunkedArray:
-    """For each event (device_id, ts), the user of the latest history row at or before it.
+    def __init__(self, history: pa.Table):
+        history = history.filter(pc.and_(pc.is_valid(history.column("device_id")), pc.is_valid(history.column("ts"))))
+        self.users = history.column("user")
+        self.devices = pc.unique(history.column("device_id"))
+        codes = pc.index_in(history.column("device_id"), value_set=self.devices).to_numpy().astype(np.int64)
+        times = pc.cast(history.column("ts"), pa.int64()).to_numpy()
+        self.origin = int(times.min()) - (1 << (_TIME_BITS - 1)) if len(times) else 0
+        if len(times) and int(times.max()) - self.origin >= 1 << _TIME_BITS:
+            raise ValueError("as-of attribution history spans more than ~50 days")
+        keys = (codes << _TIME_BITS) | (times - self.origin)
+        self.order = np.argsort(keys, kind="stable")
+        self.keys, self.codes, self.times = keys[self.order], codes, times
 
-    A sorted-merge as-of join in numpy: (device, time) pairs are packed into one int64 key per
-    row, so one `searchsorted` finds every event's latest preceding history row at once.
-    """
-    n = events.num_rows
-    if history.num_rows == 0 or n == 0:
-        return pa.chunked_array([pa.nulls(n, pa.string())])
-    devices = pc.unique(pa.chunked_array(events.column("device_id").chunks + history.column("device_id").chunks,
-                                         type=pa.string()))
-    ev_dev, ev_t, ev_ok = _codes_and_times(events, devices)
-    hi_dev, hi_t, hi_ok = _codes_and_times(history, devices)
-    if not ev_ok.any():
-        return pa.chunked_array([pa.nulls(n, pa.string())])
-    earliest = ev_t[ev_ok].min() + ASOF_TOLERANCE_US
-    if ev_t[ev_ok].max() - earliest >= 1 << _TIME_BITS:
-        raise ValueError("as-of attribution is built for one day of events at a time")
-    hi_ok &= (hi_t >= earliest) & (hi_t <= ev_t[ev_ok].max())
-    candidates = np.flatnonzero(hi_ok)
-    if len(candidates) == 0:
-        return pa.chunked_array([pa.nulls(n, pa.string())])
-    ev_key = (ev_dev << _TIME_BITS) | np.clip(ev_t - earliest, 0, None)
-    hi_key = (hi_dev[candidates] << _TIME_BITS) | (hi_t[candidates] - earliest)
-    order = candidates[np.argsort(hi_key, kind="stable")]
-    pos = np.searchsorted(np.sort(hi_key, kind="stable"), ev_key, side="right") - 1
-    match = order[np.maximum(pos, 0)]
-    found = ev_ok & (pos >= 0) & (hi_dev[match] == ev_dev) & (ev_t >= hi_t[match])
-    users = pc.take(history.column("user"), pa.array(match))
-    return pc.if_else(pa.array(found), users, pa.scalar(None, pa.string()))
+    def lookup(self, events: pa.Table) -> pa.ChunkedArray:
+        n = events.num_rows
+        if len(self.keys) == 0 or n == 0:
+            return pa.chunked_array([pa.nulls(n, pa.string())])
+        codes = pc.index_in(events.column("device_id"), value_set=self.devices)
+        times = pc.cast(events.column("ts"), pa.int64())
+        valid = pc.and_(pc.is_valid(codes), pc.is_valid(times)).to_numpy(zero_copy_only=False)
+        ev_codes = pc.fill_null(codes, 0).to_numpy().astype(np.int64)
+        ev_times = pc.fill_null(times, 0).to_numpy()
+        offsets = np.clip(ev_times - self.origin, 0, (1 << _TIME_BITS) - 1)
+        pos = np.searchsorted(self.keys, (ev_codes << _TIME_BITS) | offsets, side="right") - 1
+        match = self.order[np.maximum(pos, 0)]
+        found = (valid & (pos >= 0) & (self.codes[match] == ev_codes) & (ev_times >= self.times[match])
+                 & (ev_times - self.times[match] <= -ASOF_TOLERANCE_US))
+        users = pc.take(self.users, pa.array(match))
+        return pc.if_else(pa.array(found), users, pa.scalar(None, pa.string()))
 
 
 @dataclass(frozen=True)
 class UserHistory:
     """Who was on which device when: built once per day from the context tables."""
-    logons: pa.Table   # successful interactive logons: ts, device_id, device_name, user
-    listed: pa.Table   # DeviceInfo.LoggedOnUsers: ts, device_id, device_name, user
+    logons: AsOfIndex  # successful interactive logons
+    listed: AsOfIndex  # DeviceInfo.LoggedOnUsers
 
     @classmethod
     def from_context(cls, context: dict, directory: Directory) -> "UserHistory":
-        return cls(logon_users(context.get("logons"), directory),
-                   logged_on_users(context.get("device_info"), directory))
+        return cls(AsOfIndex(logon_users(context.get("logons"), directory)),
+                   AsOfIndex(logged_on_users(context.get("device_info"), directory)))
 
 
 def attribute_users(transactions: pa.Table, history: UserHistory, directory: Directory) -> tuple[pa.Table, Counter]:
@@ -168,11 +165,11 @@ def attribute_users(transactions: pa.Table, history: UserHistory, directory: Dir
     direct = directory.resolve_array(transactions.column("account"))
     stats = Counter(account=int(pc.sum(pc.is_valid(direct)).as_py() or 0))
     user = direct
-    for method, table in (("logon", history.logons), ("logged_on_users", history.listed)):
+    for method, index in (("logon", history.logons), ("logged_on_users", history.listed)):
         missing = pc.is_null(user)
         if not pc.any(missing).as_py():
             break
-        found = _asof_user(transactions, table)
+        found = index.lookup(transactions)
         user = pc.coalesce(user, found)
         stats[method] += int(pc.sum(pc.and_(missing, pc.is_valid(found))).as_py() or 0)
     stats["unattributed"] += int(pc.sum(pc.is_null(user)).as_py() or 0)

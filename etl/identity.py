@@ -46,6 +46,7 @@ class Directory:
     """Lookup from every name a person goes by to their UPN."""
     users: pa.Table
     aliases: dict[str, str] = field(default_factory=dict)
+    _resolved: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_table(cls, users: pa.Table) -> "Directory":
@@ -71,6 +72,12 @@ class Directory:
         return cls(pa.table({c: pa.array([], pa.string()) for c in DIRECTORY_COLUMNS}), {})
 
     def resolve(self, raw: str | None) -> str | None:
+        if raw in self._resolved:  # every batch of a day repeats the same accounts
+            return self._resolved[raw]
+        self._resolved[raw] = user = self._resolve(raw)
+        return user
+
+    def _resolve(self, raw: str | None) -> str | None:
         key = account_key(raw)
         if key is None:
             return None

@@ -66,28 +66,42 @@ def cube(rows: pa.Table) -> pa.Table:
 
 
 class CubeBuilder:
-    """Folds traffic batches into one cube, merging partial cubes as they pile up."""
+    """Folds traffic batches into one cube: batches are cubed BATCH_ROWS at a time (grouping
+    many small batches costs more than grouping few big ones) and partial cubes are merged
+    as they pile up, so memory follows the cube, not the day's traffic."""
 
+    BATCH_ROWS = 1 << 18
     MERGE_ROWS = 1 << 18
 
     def __init__(self):
         self._cube: pa.Table | None = None
+        self._batches: list[pa.Table] = []
+        self._batch_rows = 0
         self._parts: list[pa.Table] = []
-        self._rows = 0
+        self._part_rows = 0
 
     def add(self, traffic: pa.Table) -> None:
-        part = cube(traffic)
-        self._parts.append(part)
-        self._rows += part.num_rows
-        if self._rows > max(self.MERGE_ROWS, self._cube.num_rows if self._cube is not None else 0):
-            self._merge()
+        self._batches.append(traffic)
+        self._batch_rows += traffic.num_rows
+        if self._batch_rows >= self.BATCH_ROWS:
+            self._cube_batches()
+
+    def _cube_batches(self) -> None:
+        if self._batches:
+            part = cube(pa.concat_tables(self._batches))
+            self._batches, self._batch_rows = [], 0
+            self._parts.append(part)
+            self._part_rows += part.num_rows
+            if self._part_rows > max(self.MERGE_ROWS, self._cube.num_rows if self._cube is not None else 0):
+                self._merge()
 
     def _merge(self) -> None:
         if self._parts:
             self._cube = cube(pa.concat_tables(([self._cube] if self._cube is not None else []) + self._parts))
-            self._parts, self._rows = [], 0
+            self._parts, self._part_rows = [], 0
 
     def result(self) -> pa.Table:
+        self._cube_batches()
         self._merge()
         if self._cube is None:
             return cube(schema.report_schema("traffic").empty_table())

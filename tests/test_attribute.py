@@ -144,6 +144,7 @@ def test_machine_histories_union_their_sources():
 
 def test_cube_built_batch_by_batch_equals_the_cube_of_all_rows(monkeypatch):
     monkeypatch.setattr(reports.CubeBuilder, "MERGE_ROWS", 2)
+    monkeypatch.setattr(reports.CubeBuilder, "BATCH_ROWS", 3)
     builder = reports.CubeBuilder()
     for start in range(0, TRAFFIC_ROWS.num_rows, 2):
         builder.add(TRAFFIC_ROWS.slice(start, 2))
