@@ -6,13 +6,13 @@ filesystem directly.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
 import posixpath
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -228,6 +228,8 @@ class ParquetSink:
         self.rel = rel
         self._file = _HashingWriter(lake.fs.open(lake.full(rel), "wb"))
         self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._written = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.rows = 0
@@ -243,11 +245,18 @@ class ParquetSink:
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self.ROW_GROUP_ROWS)
+            # compression and upload run on the writer thread while the pipeline goes on
+            if self._written is not None:
+                self._written.result()
+            batch = pa.concat_tables(self._pending)
+            self._written = self._thread.submit(self._writer.write_table, batch, row_group_size=self.ROW_GROUP_ROWS)
             self._pending, self._pending_rows = [], 0
 
     def close(self) -> dict:
         self._flush()
+        if self._written is not None:
+            self._written.result()
+        self._thread.shutdown()
         self._writer.close()
         self._file.close()
         return {"path": self.rel, "rows": self.rows, "bytes": self._file.size, "sha256": self._file.hexdigest()}
@@ -271,15 +280,17 @@ class RawStream:
         self.lake, self.rel = lake, rel
         self.size, self.decoded, self.problem = 0, 0, None
         self._digest = hashlib.sha256()
+        self._hashing = ThreadPoolExecutor(max_workers=1)
         self._blocks = None
 
     @property
     def sha256(self) -> str:
+        self._hashing.shutdown(wait=True)
         return self._digest.hexdigest()
 
     def _read(self, handle) -> bytes:
         raw = handle.read(self.BLOCK_BYTES)
-        self._digest.update(raw)
+        self._hashing.submit(self._digest.update, raw)  # in order, on its own thread
         self.size += len(raw)
         return raw
 
