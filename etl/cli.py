@@ -82,7 +82,7 @@ def run_days_airflow(lake: Lake, days: list[date], on_result) -> None:
             for line in lines[seen:]:
                 outcome = json.loads(line)
                 if outcome["state"] != "success":
-                    failed = [t for t, s in outcome["tasks"].items() if s not in ("success", "skipped")]
+                    failed = [t for t, s in outcome["tasks"].items() if s == "failed"]
                     from orchestration.embedded import last_error
                     error = last_error(log_path.read_text()) or "see the log"
                     outcome["error"] = f"task {', '.join(failed) or '?'} failed: {error} (log: {log_path})"

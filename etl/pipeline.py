@@ -21,7 +21,7 @@ from etl.catalog import shipped_catalog
 from etl.identity import load_directory
 from etl.ingest import CONTEXT_TABLES, DayReader, Settings, is_context_input, ledger_entry_path, plan_inputs
 from etl.validate import SideValidator
-from etl.storage import Lake, Stage, manifest_path, quarantine_dir, report_dir
+from etl.storage import Lake, Stage, manifest_path, quarantine_dir, report_dir, stage_day_dir
 
 SOURCES = ("mde", "ocsf")
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
@@ -191,7 +191,7 @@ def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
 
     manifest = {**draft, "partition": f"date={day.isoformat()}", "outputs": outputs, "quarantine": quarantined}
     lake.write_json(manifest_rel, manifest)
-    lake.remove(stage.root)
+    lake.remove(stage_day_dir(day))  # this run's stage, and any a failed attempt left for inspection
     return {"date": day.isoformat(), "manifest": manifest_rel,
             "rows": {name: out["rows"] for name, out in outputs.items()}}
 

@@ -393,9 +393,13 @@ def manifest_path(day: date) -> str:
     return f"{MANIFESTS_PREFIX}/reports/date={day.isoformat()}.json"
 
 
+def stage_day_dir(day: date) -> str:
+    return f"{STAGING_PREFIX}/date={day.isoformat()}"
+
+
 def staging_dir(day: date, run_id: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return f"{STAGING_PREFIX}/date={day.isoformat()}/{safe}"
+    return f"{stage_day_dir(day)}/{safe}"
 
 
 @dataclass(frozen=True)

@@ -231,3 +231,19 @@ def test_raw_stream_hashes_the_whole_object_even_when_decoding_stops(tmp_path, m
     assert stream.problem and stream.problem.startswith("corrupt gzip")
     assert stream.size == len(broken) and stream.sha256 == hashlib.sha256(broken).hexdigest()
     assert (b'{"a": 1}\n' * 1000).startswith(text)  # what was decoded before the damage is kept
+
+
+def test_failed_attempt_keeps_its_stage_for_inspection_until_a_run_commits(tmp_path):
+    from etl.ingest import Settings
+    from etl.pipeline import RejectRatioExceeded
+
+    root = day_lake(tmp_path / "lake")
+    write_mde(root, "devicenetworkevents", datetime(2026, 11, 20, 10),
+              lines([connection("2026-11-20T10:00:00Z"), "not json"]))
+    with pytest.raises(RejectRatioExceeded, match="1 of 2 records quarantined"):
+        run_day(str(root), date(2026, 11, 20))
+    staged = list((root / "_staging" / "date=2026-11-20").glob("*/quarantine/mde.parquet"))
+    assert len(staged) == 1 and pq.read_table(staged[0]).column("raw").to_pylist() == ["not json"]
+    run_day(str(root), date(2026, 11, 20), settings=Settings(max_reject_ratio=0.6))
+    assert not (root / "_staging" / "date=2026-11-20").exists()
+    assert is_committed(Lake(str(root)), date(2026, 11, 20))
