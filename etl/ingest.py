@@ -225,10 +225,10 @@ class Chunk:
     classified: formats.Classified
 
 
-def load_chunk(item: PlannedInput, data: bytes, first_line: int) -> Chunk:
+def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None) -> Chunk:
     """Pure work on a worker thread (Arrow releases the GIL)."""
     fmt = formats.get(item.source)
-    parsed = fmt.parse(data, first_line)
+    parsed = fmt.parse(data, first_line, newlines)
     return Chunk(item, data, first_line, parsed, fmt.classify(parsed.rows))
 
 
@@ -260,7 +260,7 @@ class DayReader:
             for item in items:
                 stream = self.lake.raw_stream(item.path)
                 unrecognised = None
-                for piece, first_line in ndjson.line_pieces(stream.blocks(), CHUNK_BYTES):
+                for piece, first_line, newlines in ndjson.line_pieces(stream.blocks(), CHUNK_BYTES):
                     if first_line == 1 and not piece.isspace():
                         detected = formats.detect(piece)
                         if detected != item.source:
@@ -269,7 +269,7 @@ class DayReader:
                                             piece[:2000].decode("utf-8", "replace"))
                             stream.drain()
                             break
-                    pending.append(pool.submit(load_chunk, item, piece, first_line))
+                    pending.append(pool.submit(load_chunk, item, piece, first_line, newlines))
                     if len(pending) > LOADERS:
                         yield self._account_chunk(pending.popleft().result())
                 self._account_object(item, stream, unrecognised)

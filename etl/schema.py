@@ -195,12 +195,15 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 def parse_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     """ISO 8601 strings -> timestamp[us, UTC]; no zone means UTC; impossible dates -> null."""
-    has_zone = pc.fill_null(pc.match_substring_regex(values, _ZONE), True)
-    zoned = pc.if_else(has_zone, values, pc.binary_join_element_wise(values, "Z", ""))
-    try:
-        nanos = pc.cast(zoned, pa.timestamp("ns", tz="UTC"))
-    except pa.ArrowInvalid:  # rare: some value is not a real instant; parse one by one
-        return pa.chunked_array([pa.array([_parse_one(v) for v in zoned.to_pylist()], TIMESTAMP)])
+    try:  # the common case: every value carries its zone (exports write `Z`)
+        nanos = pc.cast(values, pa.timestamp("ns", tz="UTC"))
+    except pa.ArrowInvalid:
+        has_zone = pc.fill_null(pc.match_substring_regex(values, _ZONE), True)
+        zoned = pc.if_else(has_zone, values, pc.binary_join_element_wise(values, "Z", ""))
+        try:
+            nanos = pc.cast(zoned, pa.timestamp("ns", tz="UTC"))
+        except pa.ArrowInvalid:  # rare: some value is not a real instant; parse one by one
+            return pa.chunked_array([pa.array([_parse_one(v) for v in zoned.to_pylist()], TIMESTAMP)])
     return pc.cast(nanos, TIMESTAMP, safe=False)
 
 

@@ -180,9 +180,9 @@ def test_line_pieces_cut_after_newlines_and_number_lines():
 
     data = b"a\nbb\n\nccc\ndddd"
     pieces = list(line_pieces([data[:4], data[4:9], data[9:]], 3))
-    assert b"".join(p for p, _ in pieces) == data
-    assert all(p.endswith(b"\n") for p, _ in pieces[:-1])
-    assert pieces == [(b"a\nbb\n", 1), (b"\nccc\n", 3), (b"dddd", 5)]
+    assert pieces == [(b"a\nbb\n", 1, 2), (b"\nccc\n", 3, 2), (b"dddd", 5, 0)]
+    assert list(line_pieces([data], 100)) == [(data, 1, 4)]
+    assert list(line_pieces([b"x" * 10, b"y\nz"], 4)) == [(b"x" * 10 + b"y\n", 1, 1), (b"z", 2, 0)]
 
 
 def test_users_directory_may_be_parquet(tmp_path):

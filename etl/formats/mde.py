@@ -24,8 +24,8 @@ def sniff(line: bytes) -> bool:
     return line.startswith(b"{") and b'"category"' in line and _PREFIX.encode() in line
 
 
-def parse(data: bytes, first_line: int = 1) -> ndjson.ParsedLines:
-    return ndjson.parse(data, DECL, first_line)
+def parse(data: bytes, first_line: int = 1, newlines: int | None = None) -> ndjson.ParsedLines:
+    return ndjson.parse(data, DECL, first_line, newlines)
 
 
 @on_distinct

@@ -50,25 +50,37 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def line_pieces(blocks, chunk_bytes: int):
-    """(piece, number of its first line) from a stream of text blocks: pieces of whole lines of
-    about chunk_bytes, so a large object is parsed a bounded piece at a time."""
-    pending, first_line = b"", 1
+    """(piece, number of its first line, newlines in it) from a stream of text blocks: pieces of
+    whole lines of about chunk_bytes, so a large object is parsed a bounded piece at a time."""
+    held: list[bytes] = []
+    held_bytes, first_line = 0, 1
     for block in blocks:
-        pending += block
-        while len(pending) >= chunk_bytes:
-            end = pending.find(b"\n", chunk_bytes - 1)
+        held.append(block)
+        held_bytes += len(block)
+        if held_bytes < chunk_bytes:
+            continue
+        data = b"".join(held)
+        start = 0
+        while len(data) - start >= chunk_bytes:
+            end = data.find(b"\n", start + chunk_bytes - 1)
             if end < 0:
                 break  # a line longer than a chunk: wait for its end
-            piece, pending = pending[:end + 1], pending[end + 1:]
-            yield piece, first_line
-            first_line += piece.count(b"\n")
-    if pending:
-        yield pending, first_line
+            piece = data[start:end + 1]
+            newlines = piece.count(b"\n")
+            yield piece, first_line, newlines
+            first_line += newlines
+            start = end + 1
+        held = [data[start:]] if start < len(data) else []
+        held_bytes = len(data) - start
+    if held_bytes:
+        piece = b"".join(held)
+        yield piece, first_line, piece.count(b"\n")
 
 
-def parse(data: bytes, decl: dict, first_line: int = 1) -> ParsedLines:
-    """Parse NDJSON text whose first line has number `first_line` (line numbers are 1-based)."""
-    parsed = _parse(data, decl)
+def parse(data: bytes, decl: dict, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
+    """Parse NDJSON text whose first line has number `first_line` (line numbers are 1-based);
+    `newlines`, when the caller already counted them, saves counting again."""
+    parsed = _parse(data, decl, newlines)
     if first_line != 1:
         parsed.rows = parsed.rows.set_column(
             parsed.rows.schema.get_field_index(LINE_COLUMN), LINE_COLUMN,
@@ -77,7 +89,7 @@ def parse(data: bytes, decl: dict, first_line: int = 1) -> ParsedLines:
     return parsed
 
 
-def _parse(data: bytes, decl: dict) -> ParsedLines:
+def _parse(data: bytes, decl: dict, newlines: int | None = None) -> ParsedLines:
     if not data or data.isspace():
         return ParsedLines(_empty(decl), [], 0)
     try:
@@ -90,7 +102,7 @@ def _parse(data: bytes, decl: dict) -> ParsedLines:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         nested = None
     if nested is not None and _valid_utf8(nested):
-        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        lines = (data.count(b"\n") if newlines is None else newlines) + (not data.endswith(b"\n"))
         if nested.num_rows == lines:  # no blank lines: row i is line i + 1
             numbers = np.arange(1, lines + 1, dtype=np.int64)
         else:

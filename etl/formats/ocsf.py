@@ -27,8 +27,8 @@ def sniff(line: bytes) -> bool:
     return line.startswith(b"{") and b'"class_uid"' in line
 
 
-def parse(data: bytes, first_line: int = 1) -> ndjson.ParsedLines:
-    return ndjson.parse(data, DECL, first_line)
+def parse(data: bytes, first_line: int = 1, newlines: int | None = None) -> ndjson.ParsedLines:
+    return ndjson.parse(data, DECL, first_line, newlines)
 
 
 def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
