@@ -249,6 +249,7 @@ class DayReader:
         self.strays: dict[str, dict[str, int]] = {}
         self.samples: dict[tuple, list[pa.Table]] = {}
         self._day = pa.scalar(day, pa.date32())
+        self._wrong_table: Counter = Counter()
 
     def read_all(self, items: list[PlannedInput]):
         """The day's transactions, chunk by chunk, in object and line order.
@@ -300,7 +301,7 @@ class DayReader:
         if item.role != "lookback":
             self._sample(item, parsed.rows)
         if item.source == "mde" and item.folder_table:
-            _note_wrong_table(c, item, parsed.rows)
+            self._wrong_table[(item.source, item.path, item.folder_table)] += _other_table_records(item, parsed.rows)
         self._count_rejects(c, item, chunk, parsed.rejects, classified.rejected, owns_file, home_day)
 
         transactions = None
@@ -367,6 +368,13 @@ class DayReader:
         self.quarantine.append(_quarantine_rows(source, path, lines, reasons, raw))
 
     def check(self) -> None:
+        """Called once every object is read: folder mismatches become warnings; counts must reconcile."""
+        for (source, path, table), other in sorted(self._wrong_table.items()):
+            if other:
+                self.counts[source].warnings.append(
+                    f"{path}: {other} records of another table than its folder ({table}); "
+                    "each record was handled by its own category")
+        self._wrong_table.clear()
         for source, c in self.counts.items():
             if not c.reconciles():
                 raise AssertionError(f"counts for {source} do not reconcile: {c.as_dict()}")
@@ -405,14 +413,12 @@ def _value_counts(values) -> dict[str, int]:
     return {v["values"]: v["counts"] for v in counted.to_pylist()}
 
 
-def _note_wrong_table(c: SourceCounts, item: PlannedInput, rows: pa.Table) -> None:
+def _other_table_records(item: PlannedInput, rows: pa.Table) -> int:
+    """Records whose category is not the table their folder is named after."""
     if rows.num_rows == 0:
-        return
+        return 0
     expected = "AdvancedHunting-" + item.folder_table
-    other = pc.sum(pc.fill_null(pc.not_equal(rows.column("category"), expected), False)).as_py() or 0
-    if other:
-        c.warnings.append(f"{item.path}: {other} records of another table than its folder ({item.folder_table}); "
-                          "each record was handled by its own category")
+    return pc.sum(pc.fill_null(pc.not_equal(rows.column("category"), expected), False)).as_py() or 0
 
 
 def _note_strays(strays, c: SourceCounts, item: PlannedInput, table: pa.Table, day: date, settings: Settings) -> None:
