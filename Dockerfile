@@ -19,6 +19,7 @@ WORKDIR /opt/cloud-discovery
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 etl/ ./etl/
 COPY --chown=airflow:0 schemas/ ./schemas/
+COPY --chown=airflow:0 orchestration/ ./orchestration/
 
 # As the official image documents: install as the airflow user, and pin
 # apache-airflow to the image's own version (AIRFLOW_VERSION is set by the base image)
