@@ -23,7 +23,8 @@ def prepare_environment(airflow_home: str, first_day: date) -> None:
     """Airflow reads its configuration at import: everything must be set before that."""
     os.environ["AIRFLOW_HOME"] = airflow_home
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_DAGS))
+    if REPO_DAGS.is_dir():  # a source checkout; an installed package uses Airflow's configured folder
+        os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_DAGS))
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
     configured = os.environ.get("CLOUD_DISCOVERY_START_DATE")
     if configured is None or date.fromisoformat(configured[:10]) > first_day:
@@ -40,14 +41,16 @@ def ensure_metadata_db(airflow_home: str) -> None:
 
 
 def load_dag(dag_id: str):
+    from airflow.configuration import conf
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    folder = conf.get("core", "dags_folder")
+    bag = DagBag(dag_folder=folder)
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag(dag_id)
     if dag is None:
-        raise SystemExit(f"no DAG {dag_id!r} in {os.environ['AIRFLOW__CORE__DAGS_FOLDER']}")
+        raise SystemExit(f"no DAG {dag_id!r} in {folder} (set AIRFLOW__CORE__DAGS_FOLDER)")
     for task in dag.tasks:  # a retry in dag.test() would wait out the retry delay in the foreground
         task.retries = 0
     return dag
