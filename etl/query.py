@@ -38,6 +38,22 @@ def read_table(lake: Lake, table: str, first: date, last: date, columns: list[st
     return pa.concat_tables(parts)
 
 
+TRAFFIC_CUBE_COLUMNS = ["ts", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id", "app_name",
+                        "category", "bytes_up", "bytes_down"]
+
+
+def traffic_cube(lake: Lake, first: date, last: date) -> pa.Table:
+    """The traffic cube of a date range, read a row group at a time: memory follows the number of
+    (device, user, IP, app) combinations, not the months of traffic behind them."""
+    builder = reports.CubeBuilder()
+    for day in committed_days(lake, first, last):
+        entry = lake.read_json(manifest_path(day))["outputs"].get("traffic")
+        if entry is not None:
+            for batch in lake.iter_parquet(entry["path"], TRAFFIC_CUBE_COLUMNS):
+                builder.add(batch)
+    return builder.result()
+
+
 def _history(table: pa.Table, keys: list[str]) -> pa.Table:
     extra = [("transactions", "sum")] if "transactions" in table.column_names else []
     extra += [("bytes_up", "sum"), ("bytes_down", "sum")] if "bytes_up" in table.column_names else []
@@ -51,23 +67,22 @@ def _history(table: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def machines_report(lake: Lake, first: date, last: date) -> pa.Table:
-    traffic = read_table(lake, "traffic", first, last)
+    cube = traffic_cube(lake, first, last)
     ips = read_table(lake, "machine_ips", first, last)
     daily = read_table(lake, "machines", first, last, ["device_id", "os", "last_seen"])
     os_history = daily.rename_columns(["device_id", "os", "ts", "date"])
-    traffic_cube = reports.cube(traffic)
-    names = reports.device_names(traffic_cube, {})
-    return reports.machines(traffic_cube, {"device_info": os_history}, ips, names).sort_by(
+    names = reports.device_names(cube, {})
+    return reports.machines(cube, {"device_info": os_history}, ips, names).sort_by(
         [("transactions", "descending"), ("device_id", "ascending")])
 
 
 def apps_report(lake: Lake, first: date, last: date) -> pa.Table:
-    return reports.apps(reports.cube(read_table(lake, "traffic", first, last)))
+    return reports.apps(traffic_cube(lake, first, last))
 
 
 def users_report(lake: Lake, first: date, last: date) -> pa.Table:
     directory, _ = load_directory(lake)
-    return reports.users(reports.cube(read_table(lake, "traffic", first, last)), directory)
+    return reports.users(traffic_cube(lake, first, last), directory)
 
 
 def find_device(lake: Lake, name: str, first: date, last: date) -> str | None:

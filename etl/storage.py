@@ -178,6 +178,15 @@ class Lake:
     def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, rel, schema)
 
+    def iter_parquet(self, rel: str, columns: list[str], batch_rows: int = 256 * 1024):
+        """A Parquet file's rows, a batch at a time (as one-batch tables)."""
+        try:
+            with self.fs.open(self.full(rel), "rb") as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=columns):
+                    yield pa.Table.from_batches([batch])
+        except (OSError, FileNotFoundError) as exc:
+            raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
+
     def read_parquet(self, rel: str) -> pa.Table:
         try:
             with self.fs.open(self.full(rel), "rb") as handle:

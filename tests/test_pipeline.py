@@ -3,6 +3,7 @@ import json
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -247,3 +248,23 @@ def test_failed_attempt_keeps_its_stage_for_inspection_until_a_run_commits(tmp_p
     run_day(str(root), date(2026, 11, 20), settings=Settings(max_reject_ratio=0.6))
     assert not (root / "_staging" / "date=2026-11-20").exists()
     assert is_committed(Lake(str(root)), date(2026, 11, 20))
+
+
+def test_range_reports_count_distinct_over_the_whole_range(generated_lake):
+    from datetime import timedelta
+
+    from etl import query
+
+    lake = Lake(str(generated_lake))
+    days = [DEMO_DAY, DEMO_DAY + timedelta(days=1)]
+    for day in days:
+        run_day(str(generated_lake), day)
+    apps = {r["app_id"]: r for r in query.apps_report(lake, days[0], days[1]).to_pylist()}
+    traffic = pa.concat_tables([pq.read_table(generated_lake / manifest(generated_lake, d)["outputs"]["traffic"]["path"])
+                                for d in days])
+    expected = traffic.filter(pc.is_valid(traffic.column("app_id"))).group_by("app_id").aggregate(
+        [("app_id", "count"), ("user", "count_distinct"), ("device_id", "count_distinct")])
+    for row in expected.to_pylist():
+        got = apps[row["app_id"]]
+        assert (got["transactions"], got["users"], got["machines"]) == (
+            row["app_id_count"], row["user_count_distinct"], row["device_id_count_distinct"])
