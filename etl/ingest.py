@@ -225,11 +225,23 @@ class Chunk:
     classified: formats.Classified
 
 
-def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None) -> Chunk:
-    """Pure work on a worker thread (Arrow releases the GIL)."""
+def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None,
+               prepare=None, day: date | None = None) -> Chunk:
+    """Pure work on a worker thread (Arrow releases the GIL): parse, check, classify, and
+    `prepare` (attribution, catalog) the transactions of `day`; other days' keep only their time."""
     fmt = formats.get(item.source)
     parsed = fmt.parse(data, first_line, newlines)
-    return Chunk(item, data, first_line, parsed, fmt.classify(parsed.rows))
+    classified = fmt.classify(parsed.rows)
+    transactions = classified.tables.get("transactions")
+    if transactions is not None:
+        transactions = transactions.append_column(
+            "input_path", pa.array([item.path] * transactions.num_rows, pa.string()))
+        if prepare is not None and transactions.num_rows:
+            on_day = pc.fill_null(pc.equal(_day_of(transactions.column("ts")), pa.scalar(day, pa.date32())), False)
+            classified.tables["transactions_other_days"] = transactions.filter(pc.invert(on_day)).select(["ts"])
+            transactions = prepare(transactions.filter(on_day))
+        classified.tables["transactions"] = transactions
+    return Chunk(item, data, first_line, parsed, classified)
 
 
 class DayReader:
@@ -251,11 +263,12 @@ class DayReader:
         self._day = pa.scalar(day, pa.date32())
         self._wrong_table: Counter = Counter()
 
-    def read_all(self, items: list[PlannedInput]):
+    def read_all(self, items: list[PlannedInput], prepare=None):
         """The day's transactions, chunk by chunk, in object and line order.
 
         Objects are streamed (never held whole): decoded text is cut into chunks of whole lines,
-        parsed and checked two at a time on worker threads, and accounted for here, in order."""
+        parsed and checked two at a time on worker threads, and accounted for here, in order.
+        `prepare`, when given, turns a chunk's transactions into traffic on the worker too."""
         with ThreadPoolExecutor(max_workers=LOADERS) as pool:
             pending = deque()
             for item in items:
@@ -270,7 +283,7 @@ class DayReader:
                                             piece[:2000].decode("utf-8", "replace"))
                             stream.drain()
                             break
-                    pending.append(pool.submit(load_chunk, item, piece, first_line, newlines))
+                    pending.append(pool.submit(load_chunk, item, piece, first_line, newlines, prepare, self.day))
                     if len(pending) > LOADERS:
                         yield self._account_chunk(pending.popleft().result())
                 self._account_object(item, stream, unrecognised)
@@ -320,8 +333,9 @@ class DayReader:
             if name == "transactions":
                 c.accepted += mine_table.num_rows
                 if mine_table.num_rows:
-                    transactions = mine_table.append_column(
-                        "input_path", pa.array([item.path] * mine_table.num_rows, pa.string()))
+                    transactions = mine_table
+            elif name == "transactions_other_days":
+                pass  # counted below as other days' rows
             elif name == "skipped":
                 for reason, n in _value_counts(mine_table.column("reason")).items():
                     c.skipped[reason] += n

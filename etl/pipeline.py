@@ -7,6 +7,7 @@ commit_day  : staged files -> their partitions, then the manifest (last). Re-run
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from dataclasses import asdict
@@ -83,19 +84,24 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         sink = lake.parquet_sink(stage.traffic, schema.report_schema("traffic"))
         traffic_cube = reports.CubeBuilder()
         attribution: Counter = Counter()
+        counting = threading.Lock()
 
-        def publish(transactions: pa.Table) -> None:
+        def prepare(transactions: pa.Table) -> pa.Table:
+            """Transactions -> traffic rows (on the reader's worker threads)."""
             attributed, stats = attribute_users(transactions, history, directory)
-            attribution.update(stats)
-            traffic = _with_apps(attributed, catalog)
+            with counting:
+                attribution.update(stats)
+            return _with_apps(attributed, catalog)
+
+        def publish(traffic: pa.Table) -> None:
             sink.write(traffic)
             traffic_cube.add(traffic)
 
-        for transactions in held_back:
-            publish(transactions)
-        for transactions in reader.read_all([p for p in planned if not is_context_input(p)]):
-            if transactions is not None:
-                publish(transactions)
+        for transactions in held_back:  # read before the history existed: prepared here
+            publish(prepare(transactions))
+        for traffic in reader.read_all([p for p in planned if not is_context_input(p)], prepare):
+            if traffic is not None:
+                publish(traffic)
         reader.check()
         checks = [validator.submit(sample, source, scope, source)
                   for (source, scope), sample in reader.validation_samples().items()]

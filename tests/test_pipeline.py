@@ -41,6 +41,8 @@ def test_generated_day_reconciles_and_writes_every_table(generated_lake):
     assert m["inputs"] and all({"path", "size", "sha256"} <= set(i) for i in m["inputs"])
     assert m["catalog_version"] and m["code_version"]
     assert all(v["success"] for v in m["validation"])
+    # every accepted transaction is attributed by exactly one method, or counted as unattributed
+    assert sum(m["attribution"].values()) == traffic.num_rows
 
 
 def test_rerun_replaces_the_day_exactly(generated_lake, tmp_path):
