@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import formats
+import schemas
+from etl import formats, schema
 from etl.formats import ndjson
 from etl.storage import (
     MDE_PREFIX, OCSF_PREFIX, Lake, mde_table_key, parse_mde_hour, parse_ocsf_day, stray_ledger_dir,
@@ -106,10 +107,7 @@ class SourceCounts:
         }
 
 
-QUARANTINE_SCHEMA = pa.schema([
-    ("source", pa.string()), ("input_path", pa.string()), ("input_line", pa.int64()),
-    ("reason", pa.string()), ("raw", pa.string()),
-])
+QUARANTINE_SCHEMA = schema.flat_schema(schemas.load("quarantine"))
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -405,7 +403,7 @@ class DayReader:
 
 def is_context_input(item: PlannedInput) -> bool:
     """MDE context tables are read first: attribution needs them before any transaction."""
-    return item.source == "mde" and item.folder_table in ("DeviceInfo", "DeviceLogonEvents", "DeviceNetworkInfo")
+    return item.source == "mde" and item.folder_table in {MDE_TABLE_FOLDERS[f] for f in CONTEXT_FOLDERS}
 
 
 def _spread_sample(rows: pa.Table, limit: int = GX_ROWS_PER_FILE) -> pa.Table:

@@ -22,7 +22,9 @@ from etl.catalog import shipped_catalog
 from etl.identity import load_directory
 from etl.ingest import CONTEXT_TABLES, DayReader, Settings, is_context_input, ledger_entry_path, plan_inputs
 from etl.validate import SideValidator
-from etl.storage import Lake, Stage, manifest_path, quarantine_dir, report_dir, stage_day_dir
+from etl.storage import (
+    Lake, Stage, manifest_path, quarantine_dir, quarantine_file, report_dir, report_file, stage_day_dir,
+)
 
 SOURCES = ("mde", "ocsf")
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
@@ -65,9 +67,9 @@ def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str)
 def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:
     """Raw window -> staged traffic (validated, attributed, cataloged), context and quarantine.
 
-    Context files are read first (attribution needs them); then every other file is parsed,
-    attributed and written to the staged traffic file one at a time, so memory stays bounded
-    by the largest file rather than the day."""
+    Context files are read first (attribution needs them); then every other object is
+    streamed in pieces that are parsed, attributed and appended to the staged traffic file and
+    its cube, so memory stays bounded by the piece size rather than the day."""
     settings = settings or Settings()
     lake = Lake(lake_url)
     stage = Stage.of(day, run_id)
@@ -174,19 +176,17 @@ def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
     outputs = {}
     for name in schema.report_tables():
         entry = staged_files[name]
-        target_dir = report_dir(name, day)
-        lake.remove(target_dir)
-        target = f"{target_dir}/part-0.parquet"
+        lake.remove(report_dir(name, day))
+        target = report_file(name, day)
         lake.move(entry["path"], target)
         outputs[name] = {**entry, "path": target}
 
     quarantined = {}
     for source in SOURCES:
-        target_dir = quarantine_dir(source, day)
-        lake.remove(target_dir)
+        lake.remove(quarantine_dir(source, day))
         entry = staged_quarantine.get(source)
         if entry:
-            target = f"{target_dir}/part-0.parquet"
+            target = quarantine_file(source, day)
             lake.move(entry["path"], target)
             quarantined[source] = {**entry, "path": target}
 
@@ -209,7 +209,3 @@ def run_day(lake_url: str | None, day: date, run_id: str | None = None, settings
     build_day(lake_url, day, run_id)
     committed = commit_day(lake_url, day, run_id)
     return {**ingested, **committed}
-
-
-def is_committed(lake: Lake, day: date) -> bool:
-    return lake.exists(manifest_path(day))

@@ -15,8 +15,13 @@ from etl.identity import load_directory
 from etl.storage import Lake, days_between, manifest_path
 
 
+def is_committed(lake: Lake, day: date) -> bool:
+    """A day counts once its manifest exists (it is written last)."""
+    return lake.exists(manifest_path(day))
+
+
 def committed_days(lake: Lake, first: date, last: date) -> list[date]:
-    return [d for d in days_between(first, last) if lake.exists(manifest_path(d))]
+    return [d for d in days_between(first, last) if is_committed(lake, d)]
 
 
 def read_table(lake: Lake, table: str, first: date, last: date, columns: list[str] | None = None) -> pa.Table:
@@ -122,7 +127,7 @@ def late_days_to_rerun(lake: Lake, day: date) -> dict[date, int]:
     waiting: dict[date, int] = {}
     for other, files in manifest.get("late", {}).items():
         other_day = date.fromisoformat(other)
-        if not lake.exists(manifest_path(other_day)):
+        if not is_committed(lake, other_day):
             continue
         read = {i["path"] for i in lake.read_json(manifest_path(other_day))["inputs"]}
         missing = sum(n for path, n in files.items() if path not in read)

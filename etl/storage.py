@@ -394,8 +394,16 @@ def report_dir(table: str, day: date) -> str:
     return f"{REPORTS_PREFIX}/{table}/date={day.isoformat()}"
 
 
+def report_file(table: str, day: date) -> str:
+    return f"{report_dir(table, day)}/part-0.parquet"
+
+
 def quarantine_dir(source: str, day: date) -> str:
     return f"{QUARANTINE_PREFIX}/{source}/date={day.isoformat()}"
+
+
+def quarantine_file(source: str, day: date) -> str:
+    return f"{quarantine_dir(source, day)}/part-0.parquet"
 
 
 def manifest_path(day: date) -> str:

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import schema
-from etl.pipeline import is_committed, run_day
+from etl.pipeline import run_day
+from etl.query import is_committed
 from etl.storage import Lake, manifest_path
 from tests.builders import connection, lines, write_mde, write_users
 from tests.conftest import DEMO_DAY
