@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -50,6 +49,7 @@ class Settings:
     lateness_hours: int = 6
     lookback_hours: int = 24
     max_reject_ratio: float = 0.05
+    workers: int = 2  # parts a day's input is split into, read in parallel (this machine class has 2 cores)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -65,6 +65,8 @@ class Settings:
                 except ValueError:
                     raise ValueError(f"CLOUD_DISCOVERY_{name.upper()}={raw!r} is not a {type(default).__name__}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("workers", 1) < 1:
+            raise ValueError(f"CLOUD_DISCOVERY_WORKERS must be 1 or more, not {values['workers']}")
         return cls(**values)
 
 
@@ -92,6 +94,18 @@ class SourceCounts:
     files_unreadable: int = 0
     warnings: list = field(default_factory=list)
 
+    def merge(self, other: "SourceCounts") -> None:
+        self.read += other.read
+        self.accepted += other.accepted
+        self.context += other.context
+        self.skipped.update(other.skipped)
+        self.quarantined.update(other.quarantined)
+        self.other_day += other.other_day
+        self.late.update(other.late)
+        self.files += other.files
+        self.files_unreadable += other.files_unreadable
+        self.warnings.extend(other.warnings)
+
     def reconciles(self) -> bool:
         return self.read == (self.accepted + self.context + sum(self.skipped.values())
                              + sum(self.quarantined.values()) + self.other_day)
@@ -103,7 +117,7 @@ class SourceCounts:
             "quarantined": dict(sorted(self.quarantined.items())),
             "other_day": self.other_day, "late": dict(sorted(self.late.items())),
             "files": self.files, "files_unreadable": self.files_unreadable,
-            "warnings": self.warnings, "reconciled": self.reconciles(),
+            "warnings": sorted(self.warnings), "reconciled": self.reconciles(),
         }
 
 
@@ -173,6 +187,19 @@ def plan_inputs(lake: Lake, day: date, settings: Settings) -> list[PlannedInput]
     return sorted(planned.values(), key=lambda p: p.path)
 
 
+def split_into_parts(items: list[PlannedInput], parts: int) -> list[list[PlannedInput]]:
+    """Up to `parts` groups of about equal bytes (largest object first, to the lightest group),
+    each in path order. Deterministic: the same inputs always give the same parts, so a re-run
+    writes the same files."""
+    groups: list[list[PlannedInput]] = [[] for _ in range(max(1, min(parts, len(items))))]
+    loads = [0] * len(groups)
+    for item in sorted(items, key=lambda p: (-p.size, p.path)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(item)
+        loads[lightest] += item.size
+    return [sorted(group, key=lambda p: p.path) for group in groups]
+
+
 def describe(lake: Lake, path: str) -> PlannedInput | None:
     """A PlannedInput for any raw object path, from its folder layout."""
     size = lake.size(path)
@@ -209,7 +236,6 @@ def _quarantine_rows(source, path, lines, reasons, raw) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-LOADERS = 2  # chunks parsed at once: this machine class has two cores
 CHUNK_BYTES = 8 << 20  # big hourly exports are parsed in pieces, so memory does not grow with them
 
 
@@ -225,8 +251,7 @@ class Chunk:
 
 def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None,
                prepare=None, day: date | None = None) -> Chunk:
-    """Pure work on a worker thread (Arrow releases the GIL): parse, check, classify, and
-    `prepare` (attribution, catalog) the transactions of `day`; other days' keep only their time."""
+    """Pure work on one piece: parse, check, classify, and `prepare` (attribution, catalog) the transactions of `day`; other days' keep only their time."""
     fmt = formats.get(item.source)
     parsed = fmt.parse(data, first_line, newlines)
     classified = fmt.classify(parsed.rows)
@@ -262,31 +287,48 @@ class DayReader:
         self._wrong_table: Counter = Counter()
 
     def read_all(self, items: list[PlannedInput], prepare=None):
-        """The day's transactions, chunk by chunk, in object and line order.
+        """The day's transactions, piece by piece, in object and line order.
 
-        Objects are streamed (never held whole): decoded text is cut into chunks of whole lines,
-        parsed and checked two at a time on worker threads, and accounted for here, in order.
-        `prepare`, when given, turns a chunk's transactions into traffic on the worker too."""
-        with ThreadPoolExecutor(max_workers=LOADERS) as pool:
-            pending = deque()
-            for item in items:
-                stream = self.lake.raw_stream(item.path)
-                unrecognised = None
-                for piece, first_line, newlines in ndjson.line_pieces(stream.blocks(), CHUNK_BYTES):
-                    if first_line == 1 and not piece.isspace():
-                        detected = formats.detect(piece)
-                        if detected != item.source:
-                            what = f"detected {detected}" if detected else "no known format"
-                            unrecognised = (f"unrecognised content for {item.source} folder: {what}",
-                                            piece[:2000].decode("utf-8", "replace"))
-                            stream.drain()
-                            break
-                    pending.append(pool.submit(load_chunk, item, piece, first_line, newlines, prepare, self.day))
-                    if len(pending) > LOADERS:
-                        yield self._account_chunk(pending.popleft().result())
-                self._account_object(item, stream, unrecognised)
-            while pending:
-                yield self._account_chunk(pending.popleft().result())
+        Objects are streamed (never held whole): decoded text is cut into pieces of whole lines,
+        each parsed, checked and accounted for before the next is read. `prepare`, when given,
+        turns a piece's transactions into traffic (attribution, catalog). Parallelism comes from
+        reading several parts of a day at once (`pipeline.ingest_day`), each with its own reader."""
+        cutter, scratch = ndjson.PieceCutter(CHUNK_BYTES), bytearray()
+        for item in items:
+            stream = self.lake.raw_stream(item.path, scratch)
+            unrecognised = None
+            for piece, first_line, newlines in cutter.pieces(stream.blocks()):
+                if first_line == 1 and not ndjson.is_blank(piece):
+                    head = bytes(piece[:formats.SNIFF_BYTES])
+                    detected = formats.detect(head)
+                    if detected != item.source:
+                        what = f"detected {detected}" if detected else "no known format"
+                        unrecognised = (f"unrecognised content for {item.source} folder: {what}",
+                                        head[:2000].decode("utf-8", "replace"))
+                        stream.drain()
+                        break
+                yield self._account_chunk(load_chunk(item, piece, first_line, newlines, prepare, self.day))
+            self._account_object(item, stream, unrecognised)
+
+    def merge(self, other: "DayReader") -> None:
+        """Take in what another reader of the same day found (one part of the day's input)."""
+        for source, counts in other.counts.items():
+            self.counts.setdefault(source, SourceCounts()).merge(counts)
+        for name, tables in other.context.items():
+            self.context[name].extend(tables)
+        self.quarantine.extend(other.quarantine)
+        self.inputs.extend(other.inputs)
+        for other_day, files in other.strays.items():
+            mine = self.strays.setdefault(other_day, {})
+            for path, n in files.items():
+                mine[path] = mine.get(path, 0) + n
+        for key, parts in other.samples.items():
+            for part in parts:
+                self._add_sample(key, part)
+        self._wrong_table.update(other._wrong_table)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "lake": None}  # a part's findings travel back without the storage client
 
     def _account_object(self, item: PlannedInput, stream, unrecognised: tuple | None) -> None:
         """Record the object once it has been read through: checksum, size, whole-file problems."""
@@ -369,9 +411,11 @@ class DayReader:
 
     def _sample(self, item: PlannedInput, rows: pa.Table) -> None:
         """Keep a GX sample spread over the day; thinned so it stays small however big the day."""
-        key = (item.source, item.folder_table)
+        self._add_sample((item.source, item.folder_table), _spread_sample(rows))
+
+    def _add_sample(self, key: tuple, rows: pa.Table) -> None:
         parts = self.samples.setdefault(key, [])
-        parts.append(_spread_sample(rows))
+        parts.append(rows)
         if sum(p.num_rows for p in parts) > 2 * GX_SAMPLE_ROWS:
             merged = pa.concat_tables(parts)
             self.samples[key] = [merged.take(np.arange(0, merged.num_rows, 2))]
@@ -395,7 +439,11 @@ class DayReader:
         return {k: pa.concat_tables(v) if v else None for k, v in self.context.items()}
 
     def quarantine_table(self) -> pa.Table:
-        return pa.concat_tables(self.quarantine) if self.quarantine else QUARANTINE_SCHEMA.empty_table()
+        """Quarantined rows in input order (parts of a day may be read in any order)."""
+        if not self.quarantine:
+            return QUARANTINE_SCHEMA.empty_table()
+        table = pa.concat_tables(self.quarantine)
+        return table.sort_by([("input_path", "ascending"), ("input_line", "ascending")])
 
     def validation_samples(self) -> dict[tuple, pa.Table]:
         return {key: pa.concat_tables(parts) for key, parts in sorted(self.samples.items(), key=lambda kv: str(kv[0]))}

@@ -7,10 +7,10 @@ commit_day  : staged files -> their partitions, then the manifest (last). Re-run
 """
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
-from dataclasses import asdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 import pyarrow as pa
@@ -20,14 +20,21 @@ from etl import code_version, reports, schema
 from etl.attribute import UserHistory, attribute_users
 from etl.catalog import shipped_catalog
 from etl.identity import load_directory
-from etl.ingest import CONTEXT_TABLES, DayReader, Settings, is_context_input, ledger_entry_path, plan_inputs
+from etl.catalog import Catalog
+from etl.identity import Directory
+from etl.ingest import (
+    CONTEXT_TABLES, DayReader, PlannedInput, Settings, is_context_input, ledger_entry_path, plan_inputs,
+    split_into_parts,
+)
 from etl.validate import SideValidator
+from etl.workers import ChildProcessPool
 from etl.storage import (
     Lake, Stage, manifest_path, quarantine_dir, quarantine_file, report_dir, report_file, stage_day_dir,
 )
 
 SOURCES = ("mde", "ocsf")
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
+PROCESS_PARTS_MIN_BYTES = 64 << 20  # below this, parts are read on threads: starting processes costs more
 
 
 class RejectRatioExceeded(Exception):
@@ -64,46 +71,89 @@ def _check_reject_ratio(day: date, counts: dict, settings: Settings, stage: str)
             f"exceeds the allowed {settings.max_reject_ratio:.1%}. {where}")
 
 
+@dataclass
+class Preparer:
+    """Transactions -> traffic rows: user attribution and catalog matching, counting how each
+    row was attributed. Picklable, so every part of a day (thread or process) gets its own."""
+    history: UserHistory
+    directory: Directory
+    catalog: Catalog
+    attribution: Counter = field(default_factory=Counter)
+
+    def __call__(self, transactions: pa.Table) -> pa.Table:
+        attributed, stats = attribute_users(transactions, self.history, self.directory)
+        self.attribution.update(stats)
+        return _with_apps(attributed, self.catalog)
+
+
+@dataclass
+class PartResult:
+    reader: DayReader     # counts, quarantine, context, inputs, samples of the part's objects
+    traffic: dict         # the staged traffic file: path, rows, bytes, sha256
+    cube: pa.Table        # the part's traffic cube
+    attribution: Counter
+
+
+def ingest_part(lake_url: str | None, day: date, settings: Settings, items: list[PlannedInput],
+                traffic_rel: str, preparer: Preparer, leading: list[pa.Table]) -> PartResult:
+    """One part of a day's input -> its own traffic file and cube (runs in a worker process or
+    thread). `leading`: transactions found earlier (in context files), written first."""
+    lake = Lake(lake_url)
+    preparer = replace(preparer, attribution=Counter())
+    reader = DayReader(lake, day, settings)
+    sink = lake.parquet_sink(traffic_rel, schema.report_schema("traffic"))
+    cube = reports.CubeBuilder()
+    try:
+        batches = [preparer(t) for t in leading]
+        for batch in (*batches, *(t for t in reader.read_all(items, preparer) if t is not None)):
+            sink.write(batch)
+            cube.add(batch)
+    finally:
+        traffic = sink.close()
+    return PartResult(reader, traffic, cube.result(), preparer.attribution)
+
+
+def _part_pool(planned: list[PlannedInput], parts: int):
+    """Processes for big days (pyarrow's JSON reader and the Python between Arrow calls hold the
+    GIL, so threads would share one core), threads for small ones (nothing to win back)."""
+    if parts > 1 and sum(p.size for p in planned) >= PROCESS_PARTS_MIN_BYTES:
+        return ChildProcessPool(parts)
+    return ThreadPoolExecutor(max_workers=parts)
+
+
 def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:
     """Raw window -> staged traffic (validated, attributed, cataloged), context and quarantine.
 
-    Context files are read first (attribution needs them); then every other object is
-    streamed in pieces that are parsed, attributed and appended to the staged traffic file and
-    its cube, so memory stays bounded by the piece size rather than the day."""
+    Context files are read first (attribution needs them). The other objects are split into
+    `settings.workers` parts of about equal size, read in parallel: each part streams its objects
+    in pieces that are parsed, attributed and appended to the part's traffic file and cube, so
+    memory stays bounded by the piece size rather than the day."""
     settings = settings or Settings()
     lake = Lake(lake_url)
     stage = Stage.of(day, run_id)
     lake.remove(stage.root)
     planned = plan_inputs(lake, day, settings)
     validator = SideValidator(in_process=sum(p.size for p in planned) < SIDE_VALIDATION_MIN_BYTES)
+    others = [p for p in planned if not is_context_input(p)]
+    parts = split_into_parts(others, settings.workers)
+    pool = _part_pool(others, len(parts))
     try:
         directory, directory_input = load_directory(lake)
         catalog = shipped_catalog()
         reader = DayReader(lake, day, settings)
         held_back = [tx for tx in reader.read_all([p for p in planned if is_context_input(p)]) if tx is not None]
-        history = UserHistory.from_context(reader.context_tables(), directory)
+        preparer = Preparer(UserHistory.from_context(reader.context_tables(), directory), directory, catalog)
+        running = [pool.submit(ingest_part, lake_url, day, settings, items, stage.traffic(k), preparer,
+                               held_back if k == 0 else [])
+                   for k, items in enumerate(parts)]
+        results = [job.result() for job in running]
 
-        sink = lake.parquet_sink(stage.traffic, schema.report_schema("traffic"))
-        traffic_cube = reports.CubeBuilder()
         attribution: Counter = Counter()
-        counting = threading.Lock()
-
-        def prepare(transactions: pa.Table) -> pa.Table:
-            """Transactions -> traffic rows (on the reader's worker threads)."""
-            attributed, stats = attribute_users(transactions, history, directory)
-            with counting:
-                attribution.update(stats)
-            return _with_apps(attributed, catalog)
-
-        def publish(traffic: pa.Table) -> None:
-            sink.write(traffic)
-            traffic_cube.add(traffic)
-
-        for transactions in held_back:  # read before the history existed: prepared here
-            publish(prepare(transactions))
-        for traffic in reader.read_all([p for p in planned if not is_context_input(p)], prepare):
-            if traffic is not None:
-                publish(traffic)
+        traffic_cube = reports.CubeBuilder()
+        for result in results:
+            reader.merge(result.reader)
+            attribution.update(result.attribution)
+            traffic_cube.add(result.cube)
         reader.check()
         checks = [validator.submit(sample, source, scope, source)
                   for (source, scope), sample in reader.validation_samples().items()]
@@ -116,13 +166,14 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
                 staged_quarantine[source] = lake.write_parquet(stage.quarantine(source), rows)
         _check_reject_ratio(day, reader.counts, settings, lake.full(stage.quarantine_dir))
 
-        staged_traffic = sink.close()
+        staged_traffic = [result.traffic for result in results]
         lake.write_parquet(stage.cube, traffic_cube.result())
         for name, table in reader.context_tables().items():
             if table is not None and table.num_rows:
                 lake.write_parquet(stage.context(name), table)
         validation = [check.result() for check in checks]
     finally:
+        pool.shutdown(cancel_futures=True)
         validator.close()
 
     draft = {
@@ -131,7 +182,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "code_version": code_version(),
         "catalog_version": catalog.version,
         "settings": asdict(settings),
-        "inputs": reader.inputs + ([directory_input] if directory_input else []),
+        "inputs": sorted(reader.inputs, key=lambda i: i["path"]) + ([directory_input] if directory_input else []),
         "counts": {s: c.as_dict() for s, c in sorted(reader.counts.items())},
         "attribution": dict(sorted(attribution.items())),
         "validation": validation,
@@ -139,7 +190,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
     lake.write_json(stage.draft, draft)
-    return {"date": day.isoformat(), "run_id": run_id, "transactions": staged_traffic["rows"],
+    return {"date": day.isoformat(), "run_id": run_id, "transactions": sum(t["rows"] for t in staged_traffic),
             "counts": draft["counts"], "late": {d: sum(v.values()) for d, v in reader.strays.items()}}
 
 
@@ -168,18 +219,21 @@ def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
     stage = Stage.of(day, run_id)
     draft = lake.read_json(stage.draft)
     staged = draft.pop("staged")
-    staged_files = {"traffic": staged["traffic"], **lake.read_json(stage.reports_index)}
+    staged_files = {"traffic": staged["traffic"], **{name: [entry] for name, entry in lake.read_json(stage.reports_index).items()}}
     staged_quarantine = staged["quarantine"]
     manifest_rel = manifest_path(day)
     lake.remove(manifest_rel)  # from here until the new manifest lands, the day is not committed
 
     outputs = {}
     for name in schema.report_tables():
-        entry = staged_files[name]
         lake.remove(report_dir(name, day))
-        target = report_file(name, day)
-        lake.move(entry["path"], target)
-        outputs[name] = {**entry, "path": target}
+        files = []
+        for part, entry in enumerate(staged_files[name]):
+            target = report_file(name, day, part)
+            lake.move(entry["path"], target)
+            files.append({**entry, "path": target})
+        outputs[name] = {"path": report_dir(name, day), "rows": sum(f["rows"] for f in files),
+                         "bytes": sum(f["bytes"] for f in files), "files": files}
 
     quarantined = {}
     for source in SOURCES:

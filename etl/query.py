@@ -31,7 +31,7 @@ def read_table(lake: Lake, table: str, first: date, last: date, columns: list[st
         entry = manifest["outputs"].get(table)
         if entry is None:
             continue
-        part = lake.read_parquet(entry["path"])
+        part = pa.concat_tables([lake.read_parquet(f["path"]) for f in entry["files"]])
         if columns:
             part = part.select(columns)
         parts.append(part.append_column("date", pa.array([day] * part.num_rows, pa.date32())))
@@ -54,8 +54,9 @@ def traffic_cube(lake: Lake, first: date, last: date) -> pa.Table:
     for day in committed_days(lake, first, last):
         entry = lake.read_json(manifest_path(day))["outputs"].get("traffic")
         if entry is not None:
-            for batch in lake.iter_parquet(entry["path"], TRAFFIC_CUBE_COLUMNS):
-                builder.add(batch)
+            for file in entry["files"]:
+                for batch in lake.iter_parquet(file["path"], TRAFFIC_CUBE_COLUMNS):
+                    builder.add(batch)
     return builder.result()
 
 

@@ -172,8 +172,8 @@ class Lake:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
 
-    def raw_stream(self, rel: str) -> RawStream:
-        return RawStream(self, rel)
+    def raw_stream(self, rel: str, scratch: bytearray | None = None) -> RawStream:
+        return RawStream(self, rel, scratch)
 
     def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, rel, schema)
@@ -282,24 +282,32 @@ class RawStream:
     """One raw object read block by block as decoded text: gzip undone (every member), a UTF-8
     byte-order mark dropped, the raw bytes hashed and counted on the way. After `blocks()` is
     exhausted: `size`, `sha256`, `decoded` (text bytes produced) and `problem` (why decoding
-    stopped early, or None)."""
+    stopped early, or None).
+
+    Blocks are read into `scratch` (a caller's reusable buffer) when given: a block is then
+    valid until the next is asked for, and reading a day allocates no fresh pages per block."""
     BLOCK_BYTES = 4 << 20
 
-    def __init__(self, lake: "Lake", rel: str):
+    def __init__(self, lake: "Lake", rel: str, scratch: bytearray | None = None):
         self.lake, self.rel = lake, rel
         self.size, self.decoded, self.problem = 0, 0, None
         self._digest = hashlib.sha256()
-        self._hashing = ThreadPoolExecutor(max_workers=1)
         self._blocks = None
+        self._scratch = scratch
 
     @property
     def sha256(self) -> str:
-        self._hashing.shutdown(wait=True)
         return self._digest.hexdigest()
 
-    def _read(self, handle) -> bytes:
-        raw = handle.read(self.BLOCK_BYTES)
-        self._hashing.submit(self._digest.update, raw)  # in order, on its own thread
+    def _read(self, handle):
+        if self._scratch is None or not hasattr(handle, "readinto"):
+            raw = handle.read(self.BLOCK_BYTES)
+        else:
+            if len(self._scratch) < self.BLOCK_BYTES:
+                self._scratch.extend(bytes(self.BLOCK_BYTES - len(self._scratch)))
+            with memoryview(self._scratch) as whole:
+                raw = whole[:handle.readinto(whole[:self.BLOCK_BYTES]) or 0]
+        self._digest.update(raw)
         self.size += len(raw)
         return raw
 
@@ -333,7 +341,7 @@ class RawStream:
                             pass
                         break
                 if first and text:
-                    text, first = (text[len(UTF8_BOM):] if text.startswith(UTF8_BOM) else text), False
+                    text, first = (text[len(UTF8_BOM):] if text[:len(UTF8_BOM)] == UTF8_BOM else text), False
                 if text:
                     self.decoded += len(text)
                     yield text
@@ -394,8 +402,8 @@ def report_dir(table: str, day: date) -> str:
     return f"{REPORTS_PREFIX}/{table}/date={day.isoformat()}"
 
 
-def report_file(table: str, day: date) -> str:
-    return f"{report_dir(table, day)}/part-0.parquet"
+def report_file(table: str, day: date, part: int = 0) -> str:
+    return f"{report_dir(table, day)}/part-{part}.parquet"
 
 
 def quarantine_dir(source: str, day: date) -> str:
@@ -428,9 +436,8 @@ class Stage:
     def of(cls, day: date, run_id: str) -> "Stage":
         return cls(staging_dir(day, run_id))
 
-    @property
-    def traffic(self) -> str:
-        return f"{self.root}/traffic.parquet"
+    def traffic(self, part: int) -> str:
+        return f"{self.root}/traffic/part-{part}.parquet"
 
     @property
     def cube(self) -> str:

@@ -69,3 +69,12 @@ def write_users(lake_root: Path, rows: list[tuple[str, str, str, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "upn,display_name,department,sam_account_name\n" + "".join(",".join(r) + "\n" for r in rows)
     path.write_text(text)
+
+
+def output_digests(manifest: dict) -> dict[str, list[str]]:
+    """Each report table's file checksums, as the manifest lists them."""
+    return {table: [f["sha256"] for f in entry["files"]] for table, entry in manifest["outputs"].items()}
+
+
+def output_file_names(manifest: dict, table: str) -> list[str]:
+    return sorted(f["path"].rsplit("/", 1)[-1] for f in manifest["outputs"][table]["files"])

@@ -12,7 +12,7 @@ from etl import schema
 from etl.pipeline import run_day
 from etl.query import is_committed
 from etl.storage import Lake, manifest_path
-from tests.builders import connection, lines, write_mde, write_users
+from tests.builders import connection, lines, output_digests, output_file_names, write_mde, write_users
 from tests.conftest import DEMO_DAY
 
 UTC = timezone.utc
@@ -34,8 +34,11 @@ def test_generated_day_reconciles_and_writes_every_table(generated_lake):
     assert traffic.num_rows == sum(c["accepted"] for c in m["counts"].values()) == result["transactions"]
     assert traffic.schema.equals(schema.report_schema("traffic"))
     for table in schema.report_tables():
-        files = list((generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())
-        assert [f.name for f in files] == ["part-0.parquet"], table
+        files = sorted(f.name for f in (generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())
+        assert files == output_file_names(m, table), table
+        assert m["outputs"][table]["path"] == f"reports/{table}/date={DEMO_DAY}"
+        assert m["outputs"][table]["rows"] == sum(f["rows"] for f in m["outputs"][table]["files"])
+    assert output_file_names(m, "machines") == ["part-0.parquet"]
     # MDE has no byte counts: null, never 0
     mde = traffic.filter(pc.equal(traffic.column("source"), "mde"))
     assert mde.num_rows and mde.column("bytes_up").null_count == mde.num_rows
@@ -48,12 +51,13 @@ def test_generated_day_reconciles_and_writes_every_table(generated_lake):
 
 def test_rerun_replaces_the_day_exactly(generated_lake, tmp_path):
     run_day(str(generated_lake), DEMO_DAY)
-    first = manifest(generated_lake, DEMO_DAY)["outputs"]
+    first = manifest(generated_lake, DEMO_DAY)
     run_day(str(generated_lake), DEMO_DAY)
-    second = manifest(generated_lake, DEMO_DAY)["outputs"]
-    assert {k: v["sha256"] for k, v in first.items()} == {k: v["sha256"] for k, v in second.items()}
+    second = manifest(generated_lake, DEMO_DAY)
+    assert output_digests(first) == output_digests(second)
     for table in schema.report_tables():
-        assert len(list((generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())) == 1
+        files = sorted(f.name for f in (generated_lake / "reports" / table / f"date={DEMO_DAY}").iterdir())
+        assert files == output_file_names(second, table)
     assert not (generated_lake / "_staging" / f"date={DEMO_DAY}").exists() or not any(
         (generated_lake / "_staging" / f"date={DEMO_DAY}").iterdir())
 
@@ -145,7 +149,8 @@ def test_reports_are_the_same_when_traffic_spans_many_row_groups(generated_lake,
     run_day(str(generated_lake), DEMO_DAY)
     monkeypatch.setattr(ParquetSink, "ROW_GROUP_ROWS", 50)
     run_day(str(other), DEMO_DAY)
-    assert pq.ParquetFile(other / manifest(other, DEMO_DAY)["outputs"]["traffic"]["path"]).num_row_groups > 10
+    traffic_files = manifest(other, DEMO_DAY)["outputs"]["traffic"]["files"]
+    assert sum(pq.ParquetFile(other / f["path"]).num_row_groups for f in traffic_files) > 10
     for table in ("machines", "apps", "machine_users", "unknown_domains"):
         a = pq.read_table(generated_lake / manifest(generated_lake, DEMO_DAY)["outputs"][table]["path"])
         b = pq.read_table(other / manifest(other, DEMO_DAY)["outputs"][table]["path"])
@@ -183,10 +188,26 @@ def test_line_pieces_cut_after_newlines_and_number_lines():
     from etl.formats.ndjson import line_pieces
 
     data = b"a\nbb\n\nccc\ndddd"
-    pieces = list(line_pieces([data[:4], data[4:9], data[9:]], 3))
+
+    def cut(blocks, size):  # a piece is only valid until the next one: copy each
+        return [(bytes(piece), first, newlines) for piece, first, newlines in line_pieces(blocks, size)]
+
+    pieces = cut([data[:4], data[4:9], data[9:]], 3)
     assert pieces == [(b"a\nbb\n", 1, 2), (b"\nccc\n", 3, 2), (b"dddd", 5, 0)]
-    assert list(line_pieces([data], 100)) == [(data, 1, 4)]
-    assert list(line_pieces([b"x" * 10, b"y\nz"], 4)) == [(b"x" * 10 + b"y\n", 1, 1), (b"z", 2, 0)]
+    assert cut([data], 100) == [(data, 1, 4)]
+    assert cut([b"x" * 10, b"y\nz"], 4) == [(b"x" * 10 + b"y\n", 1, 1), (b"z", 2, 0)]
+
+
+def test_line_pieces_still_held_elsewhere_keep_their_bytes():
+    """A piece whose buffer is still exported (say, to Arrow) is not overwritten by the next ones."""
+    import pyarrow as pa
+
+    from etl.formats.ndjson import line_pieces
+
+    data = b"".join(b"line %d\n" % i for i in range(50))
+    held = [pa.py_buffer(piece) for piece, _, _ in line_pieces([data[i:i + 7] for i in range(0, len(data), 7)], 20)]
+    assert b"".join(buffer.to_pybytes() for buffer in held) == data
+    assert len(held) > 5
 
 
 def test_users_directory_may_be_parquet(tmp_path):
@@ -271,3 +292,53 @@ def test_range_reports_count_distinct_over_the_whole_range(generated_lake):
         got = apps[row["app_id"]]
         assert (got["transactions"], got["users"], got["machines"]) == (
             row["app_id_count"], row["user_count_distinct"], row["device_id_count_distinct"])
+
+
+def test_parts_read_in_child_processes_give_the_same_files_as_threads(generated_lake, tmp_path, monkeypatch):
+    """Big days read their parts in worker processes, small ones on threads: the files must not differ."""
+    import shutil
+
+    from etl import pipeline
+
+    other = tmp_path / "other"
+    shutil.copytree(generated_lake, other)
+    run_day(str(generated_lake), DEMO_DAY)
+    monkeypatch.setattr(pipeline, "PROCESS_PARTS_MIN_BYTES", 0)
+    run_day(str(other), DEMO_DAY)
+    threads, processes = manifest(generated_lake, DEMO_DAY), manifest(other, DEMO_DAY)
+    assert len(processes["outputs"]["traffic"]["files"]) == 2
+    assert output_digests(threads) == output_digests(processes)
+    assert threads["counts"] == processes["counts"] and threads["attribution"] == processes["attribution"]
+
+
+def test_one_worker_or_three_give_the_same_reports(generated_lake, tmp_path):
+    import shutil
+
+    from etl.ingest import Settings
+
+    other = tmp_path / "other"
+    shutil.copytree(generated_lake, other)
+    run_day(str(generated_lake), DEMO_DAY, settings=Settings(workers=1))
+    run_day(str(other), DEMO_DAY, settings=Settings(workers=3))
+    one, three = manifest(generated_lake, DEMO_DAY), manifest(other, DEMO_DAY)
+    assert [len(m["outputs"]["traffic"]["files"]) for m in (one, three)] == [1, 3]
+    assert one["counts"] == three["counts"]
+    for table in schema.report_tables():
+        if table != "traffic":
+            assert output_digests(one)[table] == output_digests(three)[table], table
+    keys = [("input_path", "ascending"), ("input_line", "ascending")]
+    assert pq.read_table(generated_lake / one["outputs"]["traffic"]["path"]).sort_by(keys).equals(
+        pq.read_table(other / three["outputs"]["traffic"]["path"]).sort_by(keys))
+
+
+def test_split_into_parts_balances_bytes_and_keeps_path_order():
+    from etl.ingest import PlannedInput, split_into_parts
+
+    def item(path, size):
+        return PlannedInput(path, size, "mde", None, None, "window")
+
+    items = [item("a", 50), item("b", 40), item("c", 30), item("d", 20), item("e", 10)]
+    parts = split_into_parts(items, 2)
+    assert [[i.path for i in part] for part in parts] == [["a", "d", "e"], ["b", "c"]]
+    assert [len(p) for p in split_into_parts(items[:1], 4)] == [1]
+    assert split_into_parts([], 2) == [[]]

@@ -7,7 +7,6 @@ bad line is returned with its reason, so nothing is lost and nothing stops the r
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
@@ -49,37 +48,79 @@ def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts[keep], ends[keep], numbers[keep]
 
 
-def line_pieces(blocks, chunk_bytes: int):
-    """(piece, number of its first line, newlines in it) from a stream of text blocks: pieces of
-    whole lines of about chunk_bytes, so a large object is parsed a bounded piece at a time."""
-    held: list[bytes] = []
-    held_bytes, first_line = 0, 1
-    for block in blocks:
-        held.append(block)
-        held_bytes += len(block)
-        if held_bytes < chunk_bytes:
-            continue
-        data = b"".join(held)
-        start = 0
-        while len(data) - start >= chunk_bytes:
-            end = data.find(b"\n", start + chunk_bytes - 1)
-            if end < 0:
-                break  # a line longer than a chunk: wait for its end
-            piece = data[start:end + 1]
-            newlines = piece.count(b"\n")
+class PieceCutter:
+    """Cuts a stream of text blocks into pieces of whole lines of about `chunk_bytes`, so a large
+    object is parsed a bounded piece at a time.
+
+    A piece is a memoryview into one buffer reused from piece to piece and object to object,
+    valid until the next piece is asked for: fresh multi-megabyte buffers per piece cost more
+    in page faults than the parsing saves. One cutter serves one stream at a time."""
+
+    def __init__(self, chunk_bytes: int):
+        self.chunk_bytes = chunk_bytes
+        self.buffer = bytearray()
+
+    def pieces(self, blocks):
+        """(piece, number of its first line, newlines in it) for each piece, in order."""
+        chunk_bytes, buffer = self.chunk_bytes, self.buffer
+        filled, first_line = 0, 1
+        for block in blocks:
+            if filled + len(block) > len(buffer):  # only while it grows to a piece and a block
+                buffer.extend(bytes(filled + len(block) - len(buffer)))
+            buffer[filled:filled + len(block)] = block
+            filled += len(block)
+            start = 0
+            while filled - start >= chunk_bytes:
+                end = buffer.find(b"\n", start + chunk_bytes - 1, filled)
+                if end < 0:
+                    break  # a line longer than a chunk: wait for its end
+                newlines = buffer.count(b"\n", start, end + 1)
+                yield from self._lend(buffer, start, end + 1, first_line, newlines)
+                buffer = self.buffer
+                first_line += newlines
+                start = end + 1
+            if start:
+                with memoryview(buffer) as view:
+                    view[:filled - start] = view[start:filled]  # the unfinished rest to the front, in place
+                filled -= start
+        if filled:
+            yield from self._lend(buffer, 0, filled, first_line, buffer.count(b"\n", 0, filled))
+
+    def _lend(self, buffer: bytearray, start: int, end: int, first_line: int, newlines: int):
+        whole = memoryview(buffer)
+        piece = whole[start:end]
+        try:
             yield piece, first_line, newlines
-            first_line += newlines
-            start = end + 1
-        held = [data[start:]] if start < len(data) else []
-        held_bytes = len(data) - start
-    if held_bytes:
-        piece = b"".join(held)
-        yield piece, first_line, piece.count(b"\n")
+        finally:
+            if not _released(piece, whole):
+                self.buffer = bytearray(buffer)  # the piece was kept: leave it its own buffer
 
 
-def parse(data: bytes, decl: dict, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
-    """Parse NDJSON text whose first line has number `first_line` (line numbers are 1-based);
-    `newlines`, when the caller already counted them, saves counting again."""
+def line_pieces(blocks, chunk_bytes: int):
+    """PieceCutter(chunk_bytes).pieces(blocks): pieces valid until the next is asked for."""
+    return PieceCutter(chunk_bytes).pieces(blocks)
+
+
+def _released(*views: memoryview) -> bool:
+    try:
+        for view in views:
+            view.release()
+    except BufferError:
+        return False
+    return True
+
+
+def is_blank(data) -> bool:
+    """Only whitespace (or nothing)? Cheap for the usual case of text starting with `{`."""
+    head = bytes(data[:64])
+    if head.strip():
+        return False
+    return not bytes(data).strip()
+
+
+def parse(data, decl: dict, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
+    """Parse NDJSON text (bytes or a memoryview) whose first line has number `first_line` (line
+    numbers are 1-based); `newlines`, when the caller already counted them, saves counting again."""
     parsed = _parse(data, decl, newlines)
     if first_line != 1:
         parsed.rows = parsed.rows.set_column(
@@ -89,12 +130,13 @@ def parse(data: bytes, decl: dict, first_line: int = 1, newlines: int | None = N
     return parsed
 
 
-def _parse(data: bytes, decl: dict, newlines: int | None = None) -> ParsedLines:
-    if not data or data.isspace():
+def _parse(data, decl: dict, newlines: int | None = None) -> ParsedLines:
+    if is_blank(data):
         return ParsedLines(_empty(decl), [], 0)
     try:
         nested = pj.read_json(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=pj.ReadOptions(use_threads=False),  # pieces are already parsed in parallel
             parse_options=pj.ParseOptions(
                 explicit_schema=schema.read_schema(decl), unexpected_field_behavior="ignore"
             ),
@@ -102,7 +144,9 @@ def _parse(data: bytes, decl: dict, newlines: int | None = None) -> ParsedLines:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         nested = None
     if nested is not None and _valid_utf8(nested):
-        lines = (data.count(b"\n") if newlines is None else newlines) + (not data.endswith(b"\n"))
+        if newlines is None:
+            newlines = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+        lines = newlines + (data[-1:] != b"\n")
         if nested.num_rows == lines:  # no blank lines: row i is line i + 1
             numbers = np.arange(1, lines + 1, dtype=np.int64)
         else:
@@ -167,7 +211,7 @@ def _parse_line_by_line(data, starts, ends, numbers, decl) -> ParsedLines:
     kept_lines: list[int] = []
     rejects: list[tuple[int, str, str]] = []
     for start, end, number in zip(starts.tolist(), ends.tolist(), numbers.tolist()):
-        raw = data[start:end]
+        raw = bytes(data[start:end])
         text = raw.decode("utf-8", errors="replace")
         try:
             raw.decode("utf-8")
@@ -208,5 +252,5 @@ def raw_lines(data: bytes, wanted: list[int], first_line: int = 1) -> dict[int, 
     for number in wanted:
         i = index.get(number)
         if i is not None:
-            out[number] = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
+            out[number] = bytes(data[starts[i]:ends[i]]).decode("utf-8", errors="replace")
     return out
