@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import date
 from pathlib import Path
 
@@ -27,21 +28,26 @@ MACHINES = 5000  # the same fleet at every size, so the sizes differ in events o
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float, str]:
-    """Run through a tiny wrapper that reports the child's own peak RSS (not the max of all children)."""
-    wrapper = textwrap.dedent("""
-        import os, subprocess, sys, time, json
-        started = time.monotonic()
-        child = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(child.pid, 0)
-        out = child.stdout.read().decode(); err = child.stderr.read().decode()
-        print(json.dumps({"wall": time.monotonic() - started, "rss_kb": usage.ru_maxrss,
-                          "status": status, "out": out, "err": err[-3000:]}))
-    """)
-    result = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True)
-    info = json.loads(result.stdout)
-    if info["status"] != 0:
-        raise SystemExit(f"{' '.join(cmd[:5])} ... failed:\n{info['err']}")
-    return info["wall"], info["rss_kb"] / 1024, info["out"]
+    """Wall time and peak RSS of a command *and all its child processes together* (the pipeline
+    reads a day in worker processes, and Great Expectations runs in one too), sampled every 20 ms."""
+    import psutil
+
+    started = time.monotonic()
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watched = psutil.Process(child.pid)
+    peak = 0
+    while child.poll() is None:
+        try:
+            tree = [watched, *watched.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass  # a process ended between listing and reading it
+        time.sleep(0.02)
+    out, err = child.communicate()
+    wall = time.monotonic() - started
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:5])} ... failed:\n{err.decode()[-3000:]}")
+    return wall, peak / (1 << 20), out.decode()
 
 
 DUCKDB_REFERENCE = r"""

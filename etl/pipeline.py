@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from itertools import chain
 from datetime import date
 
 import pyarrow as pa
@@ -104,10 +105,10 @@ def ingest_part(lake_url: str | None, day: date, settings: Settings, items: list
     sink = lake.parquet_sink(traffic_rel, schema.report_schema("traffic"))
     cube = reports.CubeBuilder()
     try:
-        batches = [preparer(t) for t in leading]
-        for batch in (*batches, *(t for t in reader.read_all(items, preparer) if t is not None)):
-            sink.write(batch)
-            cube.add(batch)
+        for batch in chain((preparer(t) for t in leading), reader.read_all(items, preparer)):
+            if batch is not None:
+                sink.write(batch)
+                cube.add(batch)
     finally:
         traffic = sink.close()
     return PartResult(reader, traffic, cube.result(), preparer.attribution)
