@@ -172,7 +172,8 @@ def cmd_generate(args) -> int:
 def _settings(args):
     from etl.ingest import Settings
     return Settings.from_env(max_reject_ratio=getattr(args, "max_reject_ratio", None),
-                             lateness_hours=getattr(args, "lateness_hours", None))
+                             lateness_hours=getattr(args, "lateness_hours", None),
+                             workers=getattr(args, "workers", None))
 
 
 def require_lake(lake: Lake) -> None:
@@ -308,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fail a day when more than this share of its records is quarantined (default 0.05)")
         p.add_argument("--lateness-hours", type=int, default=None,
                        help="hours after a day ends that its arrival window stays open (default 6)")
+        p.add_argument("--workers", type=_positive, default=None,
+                       help="parts a day's input is split into and read in parallel, each written as its own "
+                            "traffic file; worker processes for days of 64 MB or more (default 2)")
 
     run = command("run", help="build one day (through the Airflow DAG, embedded; --direct without Airflow)")
     run.add_argument("--date", type=_date, required=True)

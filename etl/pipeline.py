@@ -144,6 +144,9 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         reader = DayReader(lake, day, settings)
         held_back = [tx for tx in reader.read_all([p for p in planned if is_context_input(p)]) if tx is not None]
         preparer = Preparer(UserHistory.from_context(reader.context_tables(), directory), directory, catalog)
+        # context folders' samples are complete now (parts sample only their own folders): check them meanwhile
+        checks = {key: validator.submit(sample, key[0], key[1], key[0])
+                  for key, sample in reader.validation_samples().items()}
         running = [pool.submit(ingest_part, lake_url, day, settings, items, stage.traffic(k), preparer,
                                held_back if k == 0 else [])
                    for k, items in enumerate(parts)]
@@ -156,8 +159,9 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
             attribution.update(result.attribution)
             traffic_cube.add(result.cube)
         reader.check()
-        checks = [validator.submit(sample, source, scope, source)
-                  for (source, scope), sample in reader.validation_samples().items()]
+        for key, sample in reader.validation_samples().items():
+            if key not in checks:
+                checks[key] = validator.submit(sample, key[0], key[1], key[0])
 
         quarantine = reader.quarantine_table()
         staged_quarantine = {}
@@ -172,7 +176,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         for name, table in reader.context_tables().items():
             if table is not None and table.num_rows:
                 lake.write_parquet(stage.context(name), table)
-        validation = [check.result() for check in checks]
+        validation = [checks[key].result() for key in sorted(checks, key=str)]
     finally:
         pool.shutdown(cancel_futures=True)
         validator.close()

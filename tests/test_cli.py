@@ -136,7 +136,7 @@ def test_report_machine_views(built, capsys):
 
 def test_backfill_direct_prints_progress(built, capsys):
     root, _ = built
-    assert main(["--lake", str(root), "backfill", "--from", D, "--to", D1, "--direct"]) == 0
+    assert main(["--lake", str(root), "backfill", "--from", D, "--to", D1, "--direct", "--workers", "3"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(lines) == 2, lines
     bar = re.compile(r"^\[([#.]{20})\] (\d)/2 +[\d.]+s  (.*)$")
@@ -146,7 +146,10 @@ def test_backfill_direct_prints_progress(built, capsys):
         assert int(match.group(2)) == n
         assert SUMMARY.match(match.group(3)) and match.group(3).startswith(f"{day}  ok  "), line
     assert bar.match(lines[-1]).group(1) == "#" * 20
-    assert _manifest(root, D).exists() and _manifest(root, D1).exists()
+    for day in (D, D1):
+        manifest = json.loads(_manifest(root, day).read_text())
+        assert manifest["settings"]["workers"] == 3
+        assert len(manifest["outputs"]["traffic"]["files"]) == 3
 
 
 # ---------------------------------------------------------------------------
