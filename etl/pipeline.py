@@ -111,7 +111,9 @@ def ingest_part(lake_url: str | None, day: date, settings: Settings, items: list
                 cube.add(batch)
     finally:
         traffic = sink.close()
-    return PartResult(reader, traffic, cube.result(), preparer.attribution)
+    result = PartResult(reader, traffic, cube.result(), preparer.attribution)
+    pa.default_memory_pool().release_unused()  # before the result is copied out of a worker process
+    return result
 
 
 def _part_pool(planned: list[PlannedInput], parts: int):
