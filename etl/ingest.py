@@ -236,7 +236,7 @@ def _quarantine_rows(source, path, lines, reasons, raw) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-CHUNK_BYTES = 8 << 20  # big hourly exports are parsed in pieces, so memory does not grow with them
+CHUNK_BYTES = 16 << 20  # big hourly exports are parsed in pieces, so memory does not grow with them
 
 
 @dataclass
