@@ -52,7 +52,7 @@ def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, event
 
     root = lake.root if lake.is_local else lake.url
     print(f"""
-Reports (Parquet, Hive-partitioned by date): {root}/reports/<table>/date=YYYY-MM-DD/part-0.parquet
+Reports (Parquet, Hive-partitioned by date): {root}/reports/<table>/date=YYYY-MM-DD/part-*.parquet
 Manifests: {root}/_manifests/reports/   Quarantine: {root}/quarantine/
 
 Read them with DuckDB:
