@@ -61,7 +61,7 @@ def cube(rows: pa.Table) -> pa.Table:
             "n": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
             "bytes_up": rows.column("bytes_up"), "bytes_down": rows.column("bytes_down"),
             "first_seen": rows.column("ts"), "last_seen": rows.column("ts")})
-    out = rows.group_by(CUBE_KEYS).aggregate(CUBE_MEASURES)
+    out = rows.group_by(CUBE_KEYS, use_threads=False).aggregate(CUBE_MEASURES)  # faster here, and in a stable order
     return out.rename_columns([_CUBE_RENAMES.get(c, c) for c in out.column_names])
 
 
@@ -184,7 +184,7 @@ def machines(traffic: pa.Table, context: dict, ips: pa.Table, names: pa.Table) -
     out = _group(traffic, ["device_id"], [("app_id", "count_distinct"), ("user", "count_distinct")],
                  {"app_id_count_distinct": "apps", "user_count_distinct": "users"})
     out = _named(out, names)
-    ip_counts = decoded(ips.group_by("device_id").aggregate([("ip", "count_distinct")])).rename_columns(
+    ip_counts = decoded(ips.group_by("device_id", use_threads=False).aggregate([("ip", "count_distinct")])).rename_columns(
         ["device_id", "ip_addresses"])
     out = out.join(ip_counts, "device_id", join_type="left outer")
     out = out.append_column("os", _latest_os(out.column("device_id"), context.get("device_info")))
