@@ -251,7 +251,8 @@ class Chunk:
 
 def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None,
                prepare=None, day: date | None = None) -> Chunk:
-    """Pure work on one piece: parse, check, classify, and `prepare` (attribution, catalog) the transactions of `day`; other days' keep only their time."""
+    """Pure work on one piece: parse, check, classify, and `prepare` (attribution, catalog) the
+    transactions of `day`; other days' keep only their time."""
     fmt = formats.get(item.source)
     parsed = fmt.parse(data, first_line, newlines)
     classified = fmt.classify(parsed.rows)

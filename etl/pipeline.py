@@ -11,27 +11,25 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from itertools import chain
 from datetime import date
+from itertools import chain
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import code_version, reports, schema
 from etl.attribute import UserHistory, attribute_users
-from etl.catalog import shipped_catalog
-from etl.identity import load_directory
-from etl.catalog import Catalog
-from etl.identity import Directory
+from etl.catalog import Catalog, shipped_catalog
+from etl.identity import Directory, load_directory
 from etl.ingest import (
     CONTEXT_TABLES, DayReader, PlannedInput, Settings, is_context_input, ledger_entry_path, plan_inputs,
     split_into_parts,
 )
-from etl.validate import SideValidator
-from etl.workers import ChildProcessPool
 from etl.storage import (
     Lake, Stage, manifest_path, quarantine_dir, quarantine_file, report_dir, report_file, stage_day_dir,
 )
+from etl.validate import SideValidator
+from etl.workers import ChildProcessPool
 
 SOURCES = ("mde", "ocsf")
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
