@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import schemas
 from etl import formats, schema
 from etl.formats import ndjson
+from etl.normalize import keep
 from etl.storage import (
     MDE_PREFIX, OCSF_PREFIX, Lake, mde_table_key, parse_mde_hour, parse_ocsf_day, stray_ledger_dir,
 )
@@ -263,7 +264,7 @@ def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int |
         if prepare is not None and transactions.num_rows:
             on_day = pc.fill_null(pc.equal(_day_of(transactions.column("ts")), pa.scalar(day, pa.date32())), False)
             classified.tables["transactions_other_days"] = transactions.filter(pc.invert(on_day)).select(["ts"])
-            transactions = prepare(transactions.filter(on_day))
+            transactions = prepare(keep(transactions, on_day))
         classified.tables["transactions"] = transactions
     return Chunk(item, data, first_line, parsed, classified)
 
@@ -370,7 +371,7 @@ class DayReader:
                 self.context[name].append(table)
                 if item.source == "ocsf":
                     continue  # OCSF device context is derived from rows counted as transactions/skipped
-            mine_table = table.filter(mine)
+            mine_table = keep(table, mine)
             if name == "transactions":
                 c.accepted += mine_table.num_rows
                 if mine_table.num_rows:

@@ -71,6 +71,14 @@ def json_field(values, key: str) -> pa.Array:
     return pc.if_else(pc.is_valid(extracted), found, pa.scalar(None, pa.string()))
 
 
+def keep(table, mask):
+    """`table.filter(mask)` without the copy when every row is kept, which is the usual case
+    (a folder holds one table, a day's rows are the day's, most rows pass their checks)."""
+    if mask.null_count == 0 and pc.all(mask).as_py() is not False:
+        return table
+    return table.filter(mask)
+
+
 def epoch_ms_to_ts(values) -> pa.ChunkedArray:
     return pc.cast(pc.multiply(pc.cast(values, pa.int64()), 1000), pa.timestamp("us", tz="UTC"))
 

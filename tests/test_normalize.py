@@ -84,3 +84,13 @@ def test_distinct_value_path_matches_the_direct_path():
     assert clean_host(pa.array(hosts)).to_pylist() == expected
     extra = ['{"host":"h.example.com"}', "{'host': 'x.example.org'}", None] * 700
     assert json_field(pa.array(extra), "host").to_pylist() == ["h.example.com", "x.example.org", None] * 700
+
+
+def test_keep_filters_and_skips_the_copy_when_every_row_stays():
+    from etl.normalize import keep
+
+    table = pa.table({"x": [1, 2, 3]})
+    assert keep(table, pa.array([True, True, True])) is table
+    assert keep(table, pa.array([True, False, True])).column("x").to_pylist() == [1, 3]
+    assert keep(table, pa.array([True, None, True])).column("x").to_pylist() == [1, 3]  # null drops, as filter does
+    assert keep(table, pa.array([False, False, False])).num_rows == 0

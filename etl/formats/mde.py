@@ -8,7 +8,7 @@ import schemas
 from etl import schema
 from etl.formats import ndjson
 from etl.formats.base import Classified
-from etl.normalize import blank_to_null, clean_host, constant, json_field, lower, on_distinct
+from etl.normalize import blank_to_null, clean_host, constant, json_field, keep, lower, on_distinct
 
 NAME = "mde"
 DECL = schemas.load("mde")
@@ -62,7 +62,7 @@ def classify(rows: pa.Table) -> Classified:
         skipped.append(pa.table({"ts": _valid_ts(part), "reason": reason, "input_line": part.column("input_line")}))
 
     for table in TABLES:
-        part = rows.filter(pc.fill_null(pc.equal(names, table), False))
+        part = keep(rows, pc.fill_null(pc.equal(names, table), False))
         if part.num_rows == 0:
             continue
         parsed: dict = {}
@@ -137,7 +137,7 @@ def _network_events(part: pa.Table, ts) -> tuple[pa.Table, pa.Table]:
     reason = pc.if_else(inbound, pc.binary_join_element_wise(action_type, " (inbound)", ""), action_type)
     not_tx = pc.invert(is_tx)
     skipped = pa.table({"ts": ts, "reason": reason, "input_line": part.column("input_line")}).filter(not_tx)
-    return events.filter(is_tx), skipped
+    return keep(events, is_tx), skipped
 
 
 def _device_info(part: pa.Table, ts) -> pa.Table:

@@ -8,7 +8,7 @@ import schemas
 from etl import schema
 from etl.formats import ndjson
 from etl.formats.base import Classified
-from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts, lower
+from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts, keep, lower
 
 NAME = "ocsf"
 DECL = schemas.load("ocsf")
@@ -45,7 +45,7 @@ def classify(rows: pa.Table) -> Classified:
         "reason": reasons.filter(bad),
         "ts": _valid_ts(rows.filter(bad)),
     })
-    rows = rows.filter(pc.invert(bad))
+    rows = keep(rows, pc.invert(bad))
     ts = _valid_ts(rows)
 
     klass = rows.column("class_uid")
@@ -91,7 +91,7 @@ def classify(rows: pa.Table) -> Classified:
     reason = pc.if_else(skip_direction, reason_direction, reason_activity)
     not_tx = pc.invert(is_tx)
     tables = {
-        "transactions": events.filter(is_tx),
+        "transactions": keep(events, is_tx),
         "skipped": pa.table({"ts": ts, "reason": reason, "input_line": rows.column("input_line")}).filter(not_tx),
         "device_info": _device_info(ts, events.column("device_id"), device_name,
                                     blank_to_null(rows.column("device_os_name"))),
