@@ -186,7 +186,8 @@ def row_violations(table: pa.Table, decl: dict, scope: str | None = None,
     reasons = pa.nulls(table.num_rows, pa.string())
     for column, rule, arg in reversed(rules_for(decl, scope)):
         bad = _violates(table, column, rule, arg, parsed)
-        reasons = pc.if_else(bad, pa.scalar(rule_reason(column, rule, arg)), reasons)
+        if pc.any(bad).as_py():  # most rules break on no row: skip rebuilding the reasons
+            reasons = pc.if_else(bad, pa.scalar(rule_reason(column, rule, arg)), reasons)
     return reasons
 
 
