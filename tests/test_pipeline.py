@@ -22,6 +22,15 @@ def manifest(root: Path, day: date) -> dict:
     return json.loads((root / manifest_path(day)).read_text())
 
 
+def twin(lake: Path, tmp_path: Path) -> Path:
+    """A copy of a lake, to build the same day twice under different settings."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(lake, other)
+    return other
+
+
 def test_generated_day_reconciles_and_writes_every_table(generated_lake):
     result = run_day(str(generated_lake), DEMO_DAY)
     m = manifest(generated_lake, DEMO_DAY)
@@ -140,12 +149,9 @@ def test_users_in_traffic_are_directory_upns(tmp_path):
 
 def test_reports_are_the_same_when_traffic_spans_many_row_groups(generated_lake, tmp_path, monkeypatch):
     """Row groups carry their own dictionaries; the reports must not care how traffic was chunked."""
-    import shutil
-
     from etl.storage import ParquetSink
 
-    other = tmp_path / "other"
-    shutil.copytree(generated_lake, other)
+    other = twin(generated_lake, tmp_path)
     run_day(str(generated_lake), DEMO_DAY)
     monkeypatch.setattr(ParquetSink, "ROW_GROUP_ROWS", 50)
     run_day(str(other), DEMO_DAY)
@@ -184,13 +190,13 @@ def test_objects_parsed_in_small_chunks_give_the_same_day(tmp_path, monkeypatch)
     assert q1[0]["raw"] == "not json at all"
 
 
-def test_line_pieces_cut_after_newlines_and_number_lines():
-    from etl.formats.ndjson import line_pieces
+def test_pieces_cut_after_newlines_and_number_lines():
+    from etl.formats.ndjson import PieceCutter
 
     data = b"a\nbb\n\nccc\ndddd"
 
     def cut(blocks, size):  # a piece is only valid until the next one: copy each
-        return [(bytes(piece), first, newlines) for piece, first, newlines in line_pieces(blocks, size)]
+        return [(bytes(piece), first, newlines) for piece, first, newlines in PieceCutter(size).pieces(blocks)]
 
     pieces = cut([data[:4], data[4:9], data[9:]], 3)
     assert pieces == [(b"a\nbb\n", 1, 2), (b"\nccc\n", 3, 2), (b"dddd", 5, 0)]
@@ -198,14 +204,14 @@ def test_line_pieces_cut_after_newlines_and_number_lines():
     assert cut([b"x" * 10, b"y\nz"], 4) == [(b"x" * 10 + b"y\n", 1, 1), (b"z", 2, 0)]
 
 
-def test_line_pieces_still_held_elsewhere_keep_their_bytes():
+def test_pieces_still_held_elsewhere_keep_their_bytes():
     """A piece whose buffer is still exported (say, to Arrow) is not overwritten by the next ones."""
     import pyarrow as pa
 
-    from etl.formats.ndjson import line_pieces
+    from etl.formats.ndjson import PieceCutter
 
     data = b"".join(b"line %d\n" % i for i in range(50))
-    held = [pa.py_buffer(piece) for piece, _, _ in line_pieces([data[i:i + 7] for i in range(0, len(data), 7)], 20)]
+    held = [pa.py_buffer(piece) for piece, _, _ in PieceCutter(20).pieces([data[i:i + 7] for i in range(0, len(data), 7)])]
     assert b"".join(buffer.to_pybytes() for buffer in held) == data
     assert len(held) > 5
 
@@ -296,12 +302,9 @@ def test_range_reports_count_distinct_over_the_whole_range(generated_lake):
 
 def test_parts_read_in_child_processes_give_the_same_files_as_threads(generated_lake, tmp_path, monkeypatch):
     """Big days read their parts in worker processes, small ones on threads: the files must not differ."""
-    import shutil
-
     from etl import pipeline
 
-    other = tmp_path / "other"
-    shutil.copytree(generated_lake, other)
+    other = twin(generated_lake, tmp_path)
     run_day(str(generated_lake), DEMO_DAY)
     monkeypatch.setattr(pipeline, "PROCESS_PARTS_MIN_BYTES", 0)
     run_day(str(other), DEMO_DAY)
@@ -312,12 +315,9 @@ def test_parts_read_in_child_processes_give_the_same_files_as_threads(generated_
 
 
 def test_one_worker_or_three_give_the_same_reports(generated_lake, tmp_path):
-    import shutil
-
     from etl.ingest import Settings
 
-    other = tmp_path / "other"
-    shutil.copytree(generated_lake, other)
+    other = twin(generated_lake, tmp_path)
     run_day(str(generated_lake), DEMO_DAY, settings=Settings(workers=1))
     run_day(str(other), DEMO_DAY, settings=Settings(workers=3))
     one, three = manifest(generated_lake, DEMO_DAY), manifest(other, DEMO_DAY)

@@ -96,11 +96,6 @@ class PieceCutter:
                 self.buffer = bytearray(buffer)  # the piece was kept: leave it its own buffer
 
 
-def line_pieces(blocks, chunk_bytes: int):
-    """PieceCutter(chunk_bytes).pieces(blocks): pieces valid until the next is asked for."""
-    return PieceCutter(chunk_bytes).pieces(blocks)
-
-
 def _released(*views: memoryview) -> bool:
     try:
         for view in views:
