@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl import schema
 from etl.identity import Directory
 from etl.normalize import map_unique
 
@@ -43,20 +44,6 @@ def _logged_on_users(text: str) -> list[str]:
             domain = item.get("DomainName")
             users.append(f"{domain}\\{item['UserName']}" if domain else str(item["UserName"]))
     return users
-
-
-def _ip_addresses(text: str) -> list[str]:
-    """DeviceNetworkInfo.IPAddresses JSON -> the addresses (link-local IPv6 dropped)."""
-    try:
-        items = json.loads(text)
-    except ValueError:
-        return []
-    out = []
-    for item in items if isinstance(items, list) else []:
-        ip = item.get("IPAddress") if isinstance(item, dict) else None
-        if ip and not ip.lower().startswith("fe80:"):
-            out.append(ip)
-    return out
 
 
 def _explode(table: pa.Table, list_column: str, name: str) -> pa.Table:
@@ -99,16 +86,12 @@ def logged_on_users(device_info: pa.Table | None, directory: Directory) -> pa.Ta
     return table.filter(pc.is_valid(table.column("user")))
 
 
-def network_info_ips(network_info: pa.Table | None) -> pa.Table:
-    empty = pa.table({"ts": pa.array([], pa.timestamp("us", "UTC")), "device_id": pa.array([], pa.string()),
-                      "device_name": pa.array([], pa.string()), "ip": pa.array([], pa.string())})
-    if network_info is None or network_info.num_rows == 0:
-        return empty
-    rows = network_info.filter(pc.is_valid(network_info.column("ip_addresses")))
-    lists = map_unique(rows.column("ip_addresses"), _ip_addresses, pa.list_(pa.string()))
-    table = pa.table({"ts": rows.column("ts"), "device_id": rows.column("device_id"),
-                      "device_name": rows.column("device_name"), "ips": lists})
-    return _explode(table, "ips", "ip")
+def ip_leases(leases: pa.Table | None) -> pa.Table:
+    """The addresses devices reported holding: ts, device_id, device_name, ip."""
+    if leases is None or leases.num_rows == 0:
+        return schema.canonical_schema("ip_leases").empty_table().drop_columns(["input_line"])
+    rows = leases.filter(pc.is_valid(leases.column("ip")))
+    return rows.select(["ts", "device_id", "device_name", "ip"])
 
 
 class AsOfIndex:

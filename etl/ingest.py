@@ -1,10 +1,9 @@
 """Read one day's raw endpoint exports: window -> parse -> validate -> classify -> count.
 
 The lateness rule (documented in docs/lateness.md):
-- a day D is built from the MDE hour folders whose *arrival* hour lies in
-  [D 00:00, D+1 00:00 + lateness_hours) and the OCSF `dt=` folders D .. D+ceil(lateness/24);
-  the context tables (DeviceInfo, DeviceLogonEvents, DeviceNetworkInfo) are also read
-  `lookback_hours` back, for attribution only;
+- a day D is built from the raw objects whose *arrival* period overlaps
+  [D 00:00, D+1 00:00 + lateness_hours): each source plans its own layout (MDE hour folders,
+  OCSF `dt=` folders); context-only inputs are also read `lookback_hours` back, for attribution;
 - an event belongs to the UTC day of its own timestamp. Events of other days found in D's
   window are counted as `other_day` (their own day's run reads them too);
 - an event found in a file that lies outside its own day's window is *late*: it is counted in
@@ -15,34 +14,23 @@ The lateness rule (documented in docs/lateness.md):
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 import schemas
-from etl import formats, schema
-from etl.formats import ndjson
+from etl import schema, sources
 from etl.normalize import keep
-from etl.storage import (
-    MDE_PREFIX, OCSF_PREFIX, Lake, mde_table_key, parse_mde_hour, parse_ocsf_day, stray_ledger_dir,
-)
+from etl.sources.base import CONTEXT_KINDS, Classified, PlannedInput, day_bounds, window
+from etl.sources.framing.lines import PieceCutter, is_blank, raw_lines
+from etl.storage import Lake, stray_ledger_dir
+from etl.validate import GX_SAMPLE_ROWS
 
-
-MDE_TABLE_FOLDERS = {
-    "devicenetworkevents": "DeviceNetworkEvents",
-    "deviceinfo": "DeviceInfo",
-    "devicelogonevents": "DeviceLogonEvents",
-    "devicenetworkinfo": "DeviceNetworkInfo",
-}
-CONTEXT_FOLDERS = ("deviceinfo", "devicelogonevents", "devicenetworkinfo")
-CONTEXT_TABLES = ("device_info", "network_info", "logons")
-GX_ROWS_PER_FILE = 200  # the GX sample: rows spread over every chunk read ...
-GX_SAMPLE_ROWS = 20_000  # ... thinned to about this many per table
+GX_ROWS_PER_FILE = 200  # the GX sample: rows spread over every chunk read, thinned to GX_SAMPLE_ROWS per table
 
 
 @dataclass(frozen=True)
@@ -69,17 +57,6 @@ class Settings:
         if values.get("workers", 1) < 1:
             raise ValueError(f"CLOUD_DISCOVERY_WORKERS must be 1 or more, not {values['workers']}")
         return cls(**values)
-
-
-@dataclass
-class PlannedInput:
-    path: str
-    size: int
-    source: str            # format name
-    arrival_start: datetime  # UTC start of the arrival period the folder encodes
-    arrival_end: datetime
-    role: str              # window | lookback | stray
-    folder_table: str | None = None  # MDE table the folder is named after
 
 
 @dataclass
@@ -125,16 +102,6 @@ class SourceCounts:
 QUARANTINE_SCHEMA = schema.flat_schema(schemas.load("quarantine"))
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
-
-
-def window(day: date, settings: Settings) -> tuple[datetime, datetime]:
-    start, end = day_bounds(day)
-    return start, end + timedelta(hours=settings.lateness_hours)
-
-
 def in_window(planned: PlannedInput, day: date, settings: Settings) -> bool:
     """Does the file's arrival period overlap the day's window?"""
     start, end = window(day, settings)
@@ -146,42 +113,18 @@ def in_window(planned: PlannedInput, day: date, settings: Settings) -> bool:
 # ---------------------------------------------------------------------------
 
 def plan_inputs(lake: Lake, day: date, settings: Settings) -> list[PlannedInput]:
-    start, end = window(day, settings)
-    lookback_start = start - timedelta(hours=settings.lookback_hours)
+    """What every source plans for the day, plus the objects other days' runs found late events
+    of this day in (the stray ledger)."""
     planned: dict[str, PlannedInput] = {}
-
-    for folder in lake.list_dirs(MDE_PREFIX):
-        table_key = mde_table_key(folder)
-        if table_key not in MDE_TABLE_FOLDERS:
-            continue
-        first = lookback_start if table_key in CONTEXT_FOLDERS else start
-        for tenant in lake.list_dirs(folder):
-            d = first.date()
-            while datetime.combine(d, time(0), tzinfo=timezone.utc) < end:
-                for obj in lake.list_files(f"{tenant}/y={d:%Y}/m={d:%m}/d={d:%d}"):
-                    hour = parse_mde_hour(obj.path)
-                    if hour is None:
-                        continue
-                    hour = hour.replace(tzinfo=timezone.utc)
-                    if first <= hour < end:
-                        role = "window" if hour >= start else "lookback"
-                        planned[obj.path] = PlannedInput(obj.path, obj.size, "mde", hour, hour + timedelta(hours=1),
-                                                         role, MDE_TABLE_FOLDERS[table_key])
-                d += timedelta(days=1)
-
-    extra_days = math.ceil(settings.lateness_hours / 24)
-    for offset in range(0, extra_days + 1):
-        arrival = day + timedelta(days=offset)
-        for obj in lake.list_files(f"{OCSF_PREFIX}/dt={arrival.isoformat()}"):
-            a_start, a_end = day_bounds(arrival)
-            planned[obj.path] = PlannedInput(obj.path, obj.size, "ocsf", a_start, a_end, "window")
-
+    for source in sources.SOURCES.values():
+        for item in source.plan(lake, day, settings):
+            planned[item.path] = item
     for entry in lake.list_files(stray_ledger_dir(day)):
         note = lake.read_json(entry.path)
         path = note["path"]
         if path in planned or not lake.exists(path):
             continue
-        info = describe(lake, path)
+        info = sources.describe(lake, path)
         if info is not None:
             info.role = "stray"
             planned[path] = info
@@ -199,26 +142,6 @@ def split_into_parts(items: list[PlannedInput], parts: int) -> list[list[Planned
         groups[lightest].append(item)
         loads[lightest] += item.size
     return [sorted(group, key=lambda p: p.path) for group in groups]
-
-
-def describe(lake: Lake, path: str) -> PlannedInput | None:
-    """A PlannedInput for any raw object path, from its folder layout."""
-    size = lake.size(path)
-    if path.startswith(MDE_PREFIX + "/"):
-        hour = parse_mde_hour(path)
-        table_key = mde_table_key(path)
-        if hour is None:
-            return None
-        hour = hour.replace(tzinfo=timezone.utc)
-        return PlannedInput(path, size, "mde", hour, hour + timedelta(hours=1), "window",
-                            MDE_TABLE_FOLDERS.get(table_key))
-    if path.startswith(OCSF_PREFIX + "/"):
-        arrival = parse_ocsf_day(path)
-        if arrival is None:
-            return None
-        a_start, a_end = day_bounds(arrival)
-        return PlannedInput(path, size, "ocsf", a_start, a_end, "window")
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -246,27 +169,26 @@ class Chunk:
     item: PlannedInput
     data: bytes
     first_line: int
-    parsed: ndjson.ParsedLines
-    classified: formats.Classified
+    parsed: sources.base.ParsedLines
+    classified: Classified
+    transactions: pa.Table       # the day's transactions (traffic rows once prepared)
+    other_days: pa.Table | None  # `ts` of transactions of other days, when prepared
 
 
-def load_chunk(item: PlannedInput, data: bytes, first_line: int, newlines: int | None = None,
+def load_chunk(item: PlannedInput, reader, data: bytes, first_line: int, newlines: int | None = None,
                prepare=None, day: date | None = None) -> Chunk:
     """Pure work on one piece: parse, check, classify, and `prepare` (attribution, catalog) the
     transactions of `day`; other days' keep only their time."""
-    fmt = formats.get(item.source)
-    parsed = fmt.parse(data, first_line, newlines)
-    classified = fmt.classify(parsed.rows)
-    transactions = classified.tables.get("transactions")
-    if transactions is not None:
-        transactions = transactions.append_column(
-            "input_path", pa.array([item.path] * transactions.num_rows, pa.string()))
-        if prepare is not None and transactions.num_rows:
-            on_day = pc.fill_null(pc.equal(_day_of(transactions.column("ts")), pa.scalar(day, pa.date32())), False)
-            classified.tables["transactions_other_days"] = transactions.filter(pc.invert(on_day)).select(["ts"])
-            transactions = prepare(keep(transactions, on_day))
-        classified.tables["transactions"] = transactions
-    return Chunk(item, data, first_line, parsed, classified)
+    parsed = reader.parse(data, first_line, newlines)
+    classified = sources.get(item.source).classify(parsed.rows)
+    transactions, other_days = classified.transactions, None
+    transactions = transactions.append_column(
+        "input_path", pa.array([item.path] * transactions.num_rows, pa.string()))
+    if prepare is not None and transactions.num_rows:
+        on_day = pc.fill_null(pc.equal(_day_of(transactions.column("ts")), pa.scalar(day, pa.date32())), False)
+        other_days = transactions.filter(pc.invert(on_day)).select(["ts"])
+        transactions = prepare(keep(transactions, on_day))
+    return Chunk(item, data, first_line, parsed, classified, transactions, other_days)
 
 
 class DayReader:
@@ -280,13 +202,13 @@ class DayReader:
     def __init__(self, lake: Lake, day: date, settings: Settings):
         self.lake, self.day, self.settings = lake, day, settings
         self.counts: dict[str, SourceCounts] = {}
-        self.context: dict[str, list[pa.Table]] = {name: [] for name in CONTEXT_TABLES}
+        self.context: dict[str, list[pa.Table]] = {name: [] for name in CONTEXT_KINDS}
         self.quarantine: list[pa.Table] = []
         self.inputs: list[dict] = []
         self.strays: dict[str, dict[str, int]] = {}
         self.samples: dict[tuple, list[pa.Table]] = {}
         self._day = pa.scalar(day, pa.date32())
-        self._wrong_table: Counter = Counter()
+        self._notes: Counter = Counter()  # (source, path, note) -> records
 
     def read_all(self, items: list[PlannedInput], prepare=None):
         """The day's transactions, piece by piece, in object and line order.
@@ -295,21 +217,23 @@ class DayReader:
         each parsed, checked and accounted for before the next is read. `prepare`, when given,
         turns a piece's transactions into traffic (attribution, catalog). Parallelism comes from
         reading several parts of a day at once (`pipeline.ingest_day`), each with its own reader."""
-        cutter, scratch = ndjson.PieceCutter(CHUNK_BYTES), bytearray()
+        cutter, scratch = PieceCutter(CHUNK_BYTES), bytearray()
         for item in items:
             stream = self.lake.raw_stream(item.path, scratch)
-            unrecognised = None
+            source, reader, unrecognised = sources.get(item.source), None, None
             for piece, first_line, newlines in cutter.pieces(stream.blocks()):
-                if first_line == 1 and not ndjson.is_blank(piece):
-                    head = bytes(piece[:formats.SNIFF_BYTES])
-                    detected = formats.detect(head)
-                    if detected != item.source:
-                        what = f"detected {detected}" if detected else "no known format"
+                if reader is None and not is_blank(piece):
+                    head = bytes(piece[:sources.SNIFF_BYTES])
+                    if source.detect(head) <= 0:
+                        what = sources.detect(head).explain().split(";")[0]
                         unrecognised = (f"unrecognised content for {item.source} folder: {what}",
                                         head[:2000].decode("utf-8", "replace"))
                         stream.drain()
                         break
-                yield self._account_chunk(load_chunk(item, piece, first_line, newlines, prepare, self.day))
+                    reader = source.reader()
+                if reader is None:
+                    continue  # blank so far: nothing to parse or count
+                yield self._account_chunk(load_chunk(item, reader, piece, first_line, newlines, prepare, self.day))
             self._account_object(item, stream, unrecognised)
 
     def merge(self, other: "DayReader") -> None:
@@ -327,7 +251,7 @@ class DayReader:
         for key, parts in other.samples.items():
             for part in parts:
                 self._add_sample(key, part)
-        self._wrong_table.update(other._wrong_table)
+        self._notes.update(other._notes)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "lake": None}  # a part's findings travel back without the storage client
@@ -355,38 +279,45 @@ class DayReader:
         c.read += parsed.lines
         if item.role != "lookback":
             self._sample(item, parsed.rows)
-        if item.source == "mde" and item.folder_table:
-            self._wrong_table[(item.source, item.path, item.folder_table)] += _other_table_records(item, parsed.rows)
+        for note, n in sources.get(item.source).object_notes(item, parsed.rows).items():
+            self._notes[(item.source, item.path, note)] += n
         self._count_rejects(c, item, chunk, parsed.rejects, classified.rejected, owns_file, home_day)
 
+        for kind, table in classified.context.items():
+            if table.num_rows:
+                self.context[kind].append(table)
+        counted = [("context", t) for t in classified.counted_context().values()]
         transactions = None
-        for name, table in classified.tables.items():
+        for name, table in [("transactions", chunk.transactions), ("skipped", classified.skipped), *counted]:
             if table.num_rows == 0:
                 continue
             days = _day_of(table.column("ts"))
             if name == "skipped":
                 days = pc.fill_null(days, pa.scalar(home_day, pa.date32()))
             mine = pc.fill_null(pc.equal(days, self._day), False)
-            if name in CONTEXT_TABLES:
-                self.context[name].append(table)
-                if item.source == "ocsf":
-                    continue  # OCSF device context is derived from rows counted as transactions/skipped
             mine_table = keep(table, mine)
             if name == "transactions":
                 c.accepted += mine_table.num_rows
-                if mine_table.num_rows:
-                    transactions = mine_table
-            elif name == "transactions_other_days":
-                pass  # counted below as other days' rows
+                transactions = mine_table if mine_table.num_rows else None
+                elsewhere = table.num_rows - mine_table.num_rows
             elif name == "skipped":
                 for reason, n in _value_counts(mine_table.column("reason")).items():
                     c.skipped[reason] += n
-            else:
-                c.context += mine_table.num_rows
-            elsewhere = table.num_rows - mine_table.num_rows
+                elsewhere = table.num_rows - mine_table.num_rows
+            else:  # a context line may be several rows (one per IP address): lines are counted
+                mine_lines = _distinct_lines(mine_table)
+                c.context += mine_lines
+                elsewhere = _distinct_lines(table) - mine_lines
             c.other_day += elsewhere
             if elsewhere:
-                _note_strays(self.strays, c, item, table.filter(pc.invert(mine)), self.day, self.settings)
+                others = table.filter(pc.invert(mine))
+                if name == "context":
+                    others = others.group_by("input_line", use_threads=False).aggregate([("ts", "min")]).rename_columns(
+                        ["input_line", "ts"])
+                _note_strays(self.strays, c, item, others, self.day, self.settings)
+        if chunk.other_days is not None and chunk.other_days.num_rows:
+            c.other_day += chunk.other_days.num_rows
+            _note_strays(self.strays, c, item, chunk.other_days, self.day, self.settings)
         return transactions
 
     def _count_rejects(self, c, item, chunk, line_rejects, row_rejects, owns_file, home_day) -> None:
@@ -406,14 +337,14 @@ class DayReader:
             if mine.num_rows:
                 lines = mine.column("input_line").to_pylist()
                 reasons = mine.column("reason").to_pylist()
-                texts = ndjson.raw_lines(chunk.data, lines, chunk.first_line)
+                texts = raw_lines(chunk.data, lines, chunk.first_line)
                 for reason in reasons:
                     c.quarantined[reason] += 1
                 self._quarantine(item.source, item.path, lines, reasons, [texts.get(n) for n in lines])
 
     def _sample(self, item: PlannedInput, rows: pa.Table) -> None:
         """Keep a GX sample spread over the day; thinned so it stays small however big the day."""
-        self._add_sample((item.source, item.folder_table), _spread_sample(rows))
+        self._add_sample((item.source, item.hint), _spread_sample(rows))
 
     def _add_sample(self, key: tuple, rows: pa.Table) -> None:
         parts = self.samples.setdefault(key, [])
@@ -427,12 +358,9 @@ class DayReader:
 
     def check(self) -> None:
         """Called once every object is read: folder mismatches become warnings; counts must reconcile."""
-        for (source, path, table), other in sorted(self._wrong_table.items()):
-            if other:
-                self.counts[source].warnings.append(
-                    f"{path}: {other} records of another table than its folder ({table}); "
-                    "each record was handled by its own category")
-        self._wrong_table.clear()
+        for (source, path, note), n in sorted(self._notes.items()):
+            self.counts[source].warnings.append(f"{path}: {n} {note}")
+        self._notes.clear()
         for source, c in self.counts.items():
             if not c.reconciles():
                 raise AssertionError(f"counts for {source} do not reconcile: {c.as_dict()}")
@@ -449,11 +377,6 @@ class DayReader:
 
     def validation_samples(self) -> dict[tuple, pa.Table]:
         return {key: pa.concat_tables(parts) for key, parts in sorted(self.samples.items(), key=lambda kv: str(kv[0]))}
-
-
-def is_context_input(item: PlannedInput) -> bool:
-    """MDE context tables are read first: attribution needs them before any transaction."""
-    return item.source == "mde" and item.folder_table in {MDE_TABLE_FOLDERS[f] for f in CONTEXT_FOLDERS}
 
 
 def _spread_sample(rows: pa.Table, limit: int = GX_ROWS_PER_FILE) -> pa.Table:
@@ -475,12 +398,9 @@ def _value_counts(values) -> dict[str, int]:
     return {v["values"]: v["counts"] for v in counted.to_pylist()}
 
 
-def _other_table_records(item: PlannedInput, rows: pa.Table) -> int:
-    """Records whose category is not the table their folder is named after."""
-    if rows.num_rows == 0:
-        return 0
-    expected = "AdvancedHunting-" + item.folder_table
-    return pc.sum(pc.fill_null(pc.not_equal(rows.column("category"), expected), False)).as_py() or 0
+def _distinct_lines(table: pa.Table) -> int:
+    lines = table.column("input_line")
+    return len(pc.unique(pc.drop_null(lines).combine_chunks())) if lines.null_count < len(lines) else 0
 
 
 def _note_strays(strays, c: SourceCounts, item: PlannedInput, table: pa.Table, day: date, settings: Settings) -> None:

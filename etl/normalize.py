@@ -85,3 +85,49 @@ def epoch_ms_to_ts(values) -> pa.ChunkedArray:
 
 def constant(value: str, length: int) -> pa.Array:
     return pc.fill_null(pa.nulls(length, pa.string()), value)
+
+
+UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def parse_time(values, spec: str, timezone: str = "UTC") -> pa.ChunkedArray:
+    """Text times -> timestamp[us, UTC], null where a value does not parse.
+
+    `spec`: a strptime format, or `epoch` (seconds, fractions allowed), `epoch_ms`, `iso8601`.
+    Times written without a zone are in `timezone` (an IANA name such as Europe/Berlin)."""
+    values = blank_to_null(values)
+    if spec in ("epoch", "epoch_ms"):
+        numbers = pc.cast(pc.if_else(pc.match_substring_regex(values, r"^\d+(\.\d+)?$"), values,
+                                     pa.scalar(None, pa.string())), pa.float64())
+        micros = pc.multiply(numbers, 1_000_000 if spec == "epoch" else 1_000)
+        return pa.chunked_array([pc.cast(pc.cast(pc.round(micros), pa.int64()), UTC_US)])
+    if spec == "iso8601":
+        from etl import schema
+
+        shaped = pc.fill_null(pc.match_substring_regex(values, schema.ISO8601), False)
+        values = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
+        if timezone != "UTC":
+            has_zone = pc.fill_null(pc.match_substring_regex(values, r"(Z|[+-]\d{2}:?\d{2})$"), True)
+            naive = pc.strptime(pc.if_else(has_zone, pa.scalar(None, pa.string()), pc.replace_substring(values, "T", " ")),
+                                format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+            local = _assume(naive, timezone)
+            return pa.chunked_array([pc.coalesce(schema.parse_timestamps(pc.if_else(has_zone, values, pa.scalar(None, pa.string()))), local)])
+        return pa.chunked_array([schema.parse_timestamps(values)])
+    parsed = pc.strptime(values, format=spec, unit="us", error_is_null=True)
+    if parsed.type.tz is None:
+        return pa.chunked_array([_assume(parsed, timezone)])
+    return pa.chunked_array([pc.cast(parsed, UTC_US)])
+
+
+def _assume(naive, timezone: str):
+    if timezone == "UTC":
+        return pc.cast(naive, UTC_US)
+    local = pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest", nonexistent="earliest")
+    return pc.cast(local, UTC_US)
+
+
+def to_int64(values) -> pa.ChunkedArray:
+    """Counts written as text ('1234', '-', '') -> int64, null where not a whole number."""
+    values = blank_to_null(values)
+    whole = pc.fill_null(pc.match_substring_regex(values, r"^\d{1,18}$"), False)
+    return pa.chunked_array([pc.cast(pc.if_else(whole, values, pa.scalar(None, pa.string())), pa.int64())])

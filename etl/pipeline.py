@@ -21,17 +21,15 @@ from etl import code_version, reports, schema
 from etl.attribute import UserHistory, attribute_users
 from etl.catalog import Catalog, shipped_catalog
 from etl.identity import Directory, load_directory
-from etl.ingest import (
-    CONTEXT_TABLES, DayReader, PlannedInput, Settings, is_context_input, ledger_entry_path, plan_inputs,
-    split_into_parts,
-)
+from etl.ingest import DayReader, PlannedInput, Settings, ledger_entry_path, plan_inputs, split_into_parts
+from etl.sources import SOURCES
+from etl.sources.base import CONTEXT_KINDS
 from etl.storage import (
     Lake, Stage, manifest_path, quarantine_dir, quarantine_file, report_dir, report_file, stage_day_dir,
 )
 from etl.validate import SideValidator
 from etl.workers import ChildProcessPool
 
-SOURCES = ("mde", "ocsf")
 SIDE_VALIDATION_MIN_BYTES = 64 << 20  # below this a GX child process costs more than it overlaps
 PROCESS_PARTS_MIN_BYTES = 64 << 20  # below this, parts are read on threads: starting processes costs more
 
@@ -135,14 +133,14 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
     lake.remove(stage.root)
     planned = plan_inputs(lake, day, settings)
     validator = SideValidator(in_process=sum(p.size for p in planned) < SIDE_VALIDATION_MIN_BYTES)
-    others = [p for p in planned if not is_context_input(p)]
+    others = [p for p in planned if not p.reads_first]
     parts = split_into_parts(others, settings.workers)
     pool = _part_pool(others, len(parts))
     try:
         directory, directory_input = load_directory(lake)
         catalog = shipped_catalog()
         reader = DayReader(lake, day, settings)
-        held_back = [tx for tx in reader.read_all([p for p in planned if is_context_input(p)]) if tx is not None]
+        held_back = [tx for tx in reader.read_all([p for p in planned if p.reads_first]) if tx is not None]
         preparer = Preparer(UserHistory.from_context(reader.context_tables(), directory), directory, catalog)
         # context folders' samples are complete now (parts sample only their own folders): check them meanwhile
         checks = {key: validator.submit(sample, key[0], key[1], key[0])
@@ -208,7 +206,7 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
     directory, _ = load_directory(lake)
     traffic_cube = lake.read_parquet(stage.cube)
     context = {}
-    for name in CONTEXT_TABLES:
+    for name in CONTEXT_KINDS:
         path = stage.context(name)
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
     tables = reports.build_reports(day, traffic_cube, context, directory)

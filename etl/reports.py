@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import schema
-from etl.attribute import logged_on_users, logon_users, network_info_ips
+from etl.attribute import ip_leases, logged_on_users, logon_users
 from etl.catalog import registered_domains
 from etl.identity import Directory
-from etl.ingest import day_bounds
+from etl.sources.base import day_bounds
 
 EXAMPLE_HOSTS = 5
 
@@ -164,7 +164,7 @@ def machine_ips(day: date, traffic: pa.Table, context: dict, names: pa.Table) ->
     parts = [
         _history(traffic.select(["first_seen", "last_seen", "device_id", "src_ip"]).rename_columns(
             ["first_seen", "last_seen", "device_id", "ip"]), "ip", "local_ip"),
-        _history(_in_day(network_info_ips(context.get("network_info")), day), "ip", "network_info"),
+        _history(_in_day(ip_leases(context.get("ip_leases")), day), "ip", "network_info"),
         _history(public, "ip", "public_ip") if public is not None else None,
     ]
     return _finish("machine_ips", parts, ["device_id", "ip", "source"], names)

@@ -88,6 +88,18 @@ def report_schema(table: str) -> pa.Schema:
     return pa.schema(fields)
 
 
+@cache
+def canonical_schema(kind: str) -> pa.Schema:
+    """Arrow schema of one canonical kind every source classifies into (schemas/canonical.yaml)."""
+    decl = schemas.load("canonical")["kinds"][kind]
+    return pa.schema([pa.field(c["name"], arrow_type(c["type"]), nullable=not c.get("required", False))
+                      for c in decl["columns"]])
+
+
+def canonical_kinds() -> list[str]:
+    return list(schemas.load("canonical")["kinds"])
+
+
 def report_tables() -> list[str]:
     return list(schemas.load("reports")["tables"])
 

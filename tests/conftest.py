@@ -25,7 +25,7 @@ os.environ.pop("CLOUD_DISCOVERY_LAKE", None)
 
 def pytest_addoption(parser):
     parser.addoption("--regen-golden", action="store_true", default=False,
-                     help="rewrite tests/golden/**/*.expected.jsonl from the current parsers")
+                     help="rewrite etl/sources/*/golden/*.expected.jsonl from the current parsers")
 
 
 def pytest_sessionfinish(session, exitstatus):

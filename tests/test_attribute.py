@@ -3,7 +3,8 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 
-from etl.attribute import UserHistory, attribute_users, logged_on_users, network_info_ips
+from etl.attribute import UserHistory, attribute_users, logged_on_users
+from etl.sources.mde import _ip_leases
 from etl.identity import Directory
 from etl import reports
 
@@ -69,11 +70,15 @@ def test_logged_on_users_parses_json_and_python_style_lists():
         ("d1", "administrator1"), ("d1", "bob.smith@contoso.com"), ("d2", "jane.doe@contoso.com")]
 
 
-def test_network_info_ips_explodes_addresses_and_drops_link_local():
-    info = pa.table({"ts": pa.array([t(8)], TS), "device_id": ["d1"], "device_name": ["d1"],
-                     "ip_addresses": ['[{"IPAddress":"10.0.0.5","SubnetPrefix":24},'
-                                      '{"IPAddress":"fe80::1","SubnetPrefix":64},{"IPAddress":"10.9.9.9"}]']})
-    assert network_info_ips(info).column("ip").to_pylist() == ["10.0.0.5", "10.9.9.9"]
+def test_mde_ip_leases_explode_addresses_drop_link_local_and_keep_a_row_per_line():
+    info = pa.table({"DeviceId": ["d1", "d2"], "DeviceName": ["D1", "d2"], "input_line": [3, 4],
+                     "IPAddresses": ['[{"IPAddress":"10.0.0.5","SubnetPrefix":24},'
+                                     '{"IPAddress":"fe80::1","SubnetPrefix":64},{"IPAddress":"10.9.9.9"}]', "[]"]})
+    leases = _ip_leases(info, pa.array([t(8), t(9)], TS))
+    assert leases.select(["device_id", "device_name", "ip", "input_line"]).to_pylist() == [
+        {"device_id": "d1", "device_name": "d1", "ip": "10.0.0.5", "input_line": 3},
+        {"device_id": "d1", "device_name": "d1", "ip": "10.9.9.9", "input_line": 3},
+        {"device_id": "d2", "device_name": "d2", "ip": None, "input_line": 4}]
 
 
 def traffic(rows):

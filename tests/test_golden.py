@@ -1,12 +1,12 @@
-"""Golden files per format (the Elastic-integrations / plaso way).
+"""Golden files per source, next to its parser (the Elastic-integrations / plaso way).
 
-tests/golden/<format>/<case>.log is a hand-written raw input; <case>.expected.jsonl is what the
-format module makes of it: parse -> classify, one JSON line per output row
+etl/sources/<source>/golden/<case>.log is a hand-written raw input; <case>.expected.jsonl is what
+the source makes of it: reader -> classify, one JSON line per output row
 
-    {"kind": "rejected-line" | "rejected" | <table name>, "input_line": n, ...row fields...}
+    {"kind": "rejected-line" | "rejected" | "transactions" | "skipped" | <context kind>, "input_line": n, ...}
 
-sorted by (input_line, kind); rows that carry no input_line (skipped and context tables do not
-have one) come after, in the order the format module produced them.
+sorted by (input_line, kind); rows that carry no input_line (context derived from other rows)
+come after, in the order the source produced them.
 
     pytest tests/test_golden.py                  # compare, fail with the first differing line
     pytest tests/test_golden.py --regen-golden   # rewrite the expected files (then READ them)
@@ -18,16 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from etl import formats
-from etl.formats import ndjson
+from etl import sources
+from etl.sources.framing.ndjson import NdjsonReader
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
-CASES = sorted(GOLDEN.glob("*/*.log"))
-DERIVED_TABLES = {"ocsf": {"device_info"}}  # tables built from rows that are already counted elsewhere
+SOURCES_DIR = Path(sources.__file__).resolve().parent
+CASES = sorted(SOURCES_DIR.glob("*/golden/*.log"))
+
+
+def _source_name(case: Path) -> str:
+    return case.parent.parent.name
 
 
 def _case_id(path: Path) -> str:
-    return f"{path.parent.name}/{path.stem}"
+    return f"{_source_name(path)}/{path.stem}"
 
 
 def serialise(parsed, classified) -> list[str]:
@@ -35,10 +38,10 @@ def serialise(parsed, classified) -> list[str]:
     rows: list[tuple] = []
     for position, (number, reason, raw) in enumerate(parsed.rejects):
         rows.append(("rejected-line", {"input_line": number, "reason": reason, "raw": raw}, position))
-    for position, row in enumerate(classified.rejected.to_pylist()):
-        rows.append(("rejected", row, position))
-    for name in sorted(classified.tables):
-        for position, row in enumerate(classified.tables[name].to_pylist()):
+    tables = {"rejected": classified.rejected, "transactions": classified.transactions,
+              "skipped": classified.skipped, **classified.context}
+    for name in sorted(tables):
+        for position, row in enumerate(tables[name].to_pylist()):
             rows.append((name, row, position))
 
     def key(item):
@@ -53,9 +56,9 @@ def serialise(parsed, classified) -> list[str]:
     return out
 
 
-def produce(fmt, data: bytes) -> tuple[object, object, list[str]]:
-    parsed = fmt.parse(data)
-    classified = fmt.classify(parsed.rows)
+def produce(source, data: bytes) -> tuple[object, object, list[str]]:
+    parsed = source.reader().parse(data)
+    classified = source.classify(parsed.rows)
     return parsed, classified, serialise(parsed, classified)
 
 
@@ -75,20 +78,18 @@ def first_difference(expected: list[str], actual: list[str]) -> str:
     return ""
 
 
-def test_every_format_has_golden_cases():
-    assert {p.parent.name for p in CASES} >= {"mde", "ocsf"}
-    for case in CASES:
-        assert case.parent.name in formats.FORMATS, f"{case}: no format named {case.parent.name!r}"
+def test_every_source_has_golden_cases():
+    assert {_source_name(p) for p in CASES} == set(sources.SOURCES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_golden(case: Path, regen_golden: bool):
-    name = case.parent.name
-    fmt = formats.get(name)
+    name = _source_name(case)
     data = case.read_bytes()
-    assert formats.detect(data[:4096]) == name, f"{case.name}: detect() does not name {name!r}"
+    detected = sources.detect(data[:sources.SNIFF_BYTES])
+    assert detected.best == name, f"{case.name}: detection says {detected.explain()!r}, not {name!r}"
 
-    _, _, actual = produce(fmt, data)
+    _, _, actual = produce(sources.get(name), data)
     expected_path = case.with_name(case.stem + ".expected.jsonl")
     if regen_golden:
         expected_path.write_text("".join(line + "\n" for line in actual), encoding="utf-8")
@@ -106,30 +107,28 @@ def test_golden(case: Path, regen_golden: bool):
 def test_every_line_accounted_once(case: Path):
     """Each non-blank line is exactly one of: a rejected line, a rejected row, or a row of one
     table (the OCSF device_info table is derived from rows already counted)."""
-    name = case.parent.name
-    parsed, classified, _ = produce(formats.get(name), case.read_bytes())
+    parsed, classified, _ = produce(sources.get(_source_name(case)), case.read_bytes())
     data_lines = [n for n, line in enumerate(case.read_bytes().split(b"\n"), 1) if line.strip()]
     assert parsed.lines == len(data_lines)
-    produced = len(parsed.rejects) + classified.rejected.num_rows + sum(
-        t.num_rows for table, t in classified.tables.items() if table not in DERIVED_TABLES.get(name, set()))
-    assert produced == parsed.lines
-    numbered = [r[0] for r in parsed.rejects] + classified.rejected.column("input_line").to_pylist()
-    for table, t in classified.tables.items():
-        if "input_line" in t.column_names and table not in DERIVED_TABLES.get(name, set()):
-            numbered += t.column("input_line").to_pylist()
+    assert len(parsed.rejects) + classified.lines() == parsed.lines
+    numbered = [r[0] for r in parsed.rejects]
+    for table in (classified.rejected, classified.transactions, classified.skipped):
+        numbered += table.column("input_line").to_pylist()
+    for table in classified.counted_context().values():  # one line may give several rows (IP addresses)
+        numbered += sorted(set(table.column("input_line").to_pylist()))
     assert len(numbered) == len(set(numbered))
     assert set(numbered) <= set(data_lines)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+NDJSON_CASES = [c for c in CASES if isinstance(sources.get(_source_name(c)).reader(), NdjsonReader)]
+
+
+@pytest.mark.parametrize("case", NDJSON_CASES, ids=[_case_id(c) for c in NDJSON_CASES])
 def test_fast_and_line_by_line_parsers_agree(case: Path):
     """The pyarrow fast path and the line-by-line fallback must read good lines identically."""
-    name = case.parent.name
-    fmt = formats.get(name)
+    reader = sources.get(_source_name(case)).reader()
     data = case.read_bytes()
-    fast = fmt.parse(data)
-    starts, ends, numbers = ndjson.line_spans(data)
-    slow = ndjson._parse_line_by_line(data, starts, ends, numbers, fmt.DECL)
+    fast, slow = reader.parse(data), reader.parse_slowly(data)
     assert slow.lines == fast.lines
     assert [r[:2] for r in slow.rejects] == [r[:2] for r in fast.rejects]
     assert slow.rows.to_pylist() == fast.rows.to_pylist()

@@ -191,7 +191,7 @@ def test_objects_parsed_in_small_chunks_give_the_same_day(tmp_path, monkeypatch)
 
 
 def test_pieces_cut_after_newlines_and_number_lines():
-    from etl.formats.ndjson import PieceCutter
+    from etl.sources.framing.lines import PieceCutter
 
     data = b"a\nbb\n\nccc\ndddd"
 
@@ -208,7 +208,7 @@ def test_pieces_still_held_elsewhere_keep_their_bytes():
     """A piece whose buffer is still exported (say, to Arrow) is not overwritten by the next ones."""
     import pyarrow as pa
 
-    from etl.formats.ndjson import PieceCutter
+    from etl.sources.framing.lines import PieceCutter
 
     data = b"".join(b"line %d\n" % i for i in range(50))
     held = [pa.py_buffer(piece) for piece, _, _ in PieceCutter(20).pieces([data[i:i + 7] for i in range(0, len(data), 7)])]

@@ -1,14 +1,22 @@
-"""OCSF Network Activity (4001) and HTTP Activity (4002) NDJSON from non-Defender endpoint agents."""
+"""OCSF Network Activity (4001) and HTTP Activity (4002) NDJSON from non-Defender endpoint agents.
+
+Layout: raw/ocsf/dt=YYYY-MM-DD/*.json[.gz], the folder day being the day the files arrived.
+Device context (name, OS, the IP it used) is derived from the events themselves.
+"""
 from __future__ import annotations
+
+import math
+from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 import schemas
 from etl import schema
-from etl.formats import ndjson
-from etl.formats.base import Classified
 from etl.normalize import blank_to_null, clean_host, constant, epoch_ms_to_ts, keep, lower
+from etl.sources.base import Classified, PlannedInput, Source, day_bounds, share_of_lines
+from etl.sources.framing.ndjson import NdjsonReader
+from etl.storage import OCSF_PREFIX, ocsf_day_dir, parse_ocsf_day
 
 NAME = "ocsf"
 DECL = schemas.load("ocsf")
@@ -22,13 +30,8 @@ DISPOSITION_BLOCKED = 2
 STATUS_FAILURE = 2
 
 
-def sniff(line: bytes) -> bool:
-    line = line.strip()
+def _looks_like_event(line: bytes) -> bool:
     return line.startswith(b"{") and b'"class_uid"' in line
-
-
-def parse(data: bytes, first_line: int = 1, newlines: int | None = None) -> ndjson.ParsedLines:
-    return ndjson.parse(data, DECL, first_line, newlines)
 
 
 def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
@@ -90,13 +93,12 @@ def classify(rows: pa.Table) -> Classified:
         pc.cast(klass, pa.string()), ":activity_id=", pc.fill_null(pc.cast(activity, pa.string()), "null"), "")
     reason = pc.if_else(skip_direction, reason_direction, reason_activity)
     not_tx = pc.invert(is_tx)
-    tables = {
-        "transactions": keep(events, is_tx),
-        "skipped": pa.table({"ts": ts, "reason": reason, "input_line": rows.column("input_line")}).filter(not_tx),
-        "device_info": _device_info(ts, events.column("device_id"), device_name,
-                                    blank_to_null(rows.column("device_os_name"))),
-    }
-    return Classified(rejected, tables)
+    return Classified.of(
+        rejected=rejected, transactions=keep(events, is_tx),
+        skipped=pa.table({"ts": ts, "reason": reason, "input_line": rows.column("input_line")}).filter(not_tx),
+        context={"device_info": _device_info(ts, events.column("device_id"), device_name,
+                                             blank_to_null(rows.column("device_os_name")))},
+        derived=("device_info",))
 
 
 def _device_info(ts, device_id, device_name, os) -> pa.Table:
@@ -114,3 +116,40 @@ def _device_info(ts, device_id, device_name, os) -> pa.Table:
         "public_ip": pa.nulls(n, pa.string()), "logged_on_users": pa.nulls(n, pa.string()),
         "input_line": pa.nulls(n, pa.int64()),
     })
+
+
+class OcsfSource(Source):
+    name = NAME
+    decl = DECL
+    description = "OCSF 1.x Network Activity (4001) / HTTP Activity (4002) NDJSON"
+
+    def detect(self, head: bytes) -> float:
+        return 1.0 if share_of_lines(head, _looks_like_event) > 0 else 0.0
+
+    def reader(self) -> NdjsonReader:
+        return NdjsonReader(DECL)
+
+    def classify(self, rows: pa.Table) -> Classified:
+        return classify(rows)
+
+    def plan(self, lake, day, settings) -> list[PlannedInput]:
+        """The `dt=` folders of the day and of the days its lateness reaches into."""
+        planned = []
+        for offset in range(0, math.ceil(settings.lateness_hours / 24) + 1):
+            for obj in lake.list_files(ocsf_day_dir(day + timedelta(days=offset))):
+                item = self.describe(lake, obj.path, obj.size)
+                if item is not None:
+                    planned.append(item)
+        return planned
+
+    def describe(self, lake, path: str, size: int | None = None) -> PlannedInput | None:
+        if not path.startswith(OCSF_PREFIX + "/"):
+            return None
+        arrival = parse_ocsf_day(path)
+        if arrival is None:
+            return None
+        start, end = day_bounds(arrival)
+        return PlannedInput(path, lake.size(path) if size is None else size, NAME, start, end, "window")
+
+
+SOURCE = OcsfSource()

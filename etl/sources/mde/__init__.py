@@ -1,14 +1,24 @@
-"""Microsoft Defender for Endpoint streaming-API export (Advanced Hunting tables as NDJSON)."""
+"""Microsoft Defender for Endpoint streaming-API export (Advanced Hunting tables as NDJSON).
+
+Layout: raw/mde/insights-logs-advancedhunting-<table>/tenantId=<t>/y=/m=/d=/h=/m=00/PT1H.json[.gz],
+each folder hour being the hour the records *arrived*. DeviceNetworkEvents are transactions;
+DeviceInfo, DeviceNetworkInfo and DeviceLogonEvents are context, read `lookback_hours` back.
+"""
 from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, time, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 import schemas
 from etl import schema
-from etl.formats import ndjson
-from etl.formats.base import Classified
-from etl.normalize import blank_to_null, clean_host, constant, json_field, keep, lower, on_distinct
+from etl.normalize import blank_to_null, clean_host, constant, json_field, keep, lower, map_unique, on_distinct
+from etl.sources.base import Classified, PlannedInput, Source, share_of_lines, window
+from etl.sources.framing.ndjson import NdjsonReader
+from etl.storage import MDE_PREFIX, mde_table_key, parse_mde_hour
 
 NAME = "mde"
 DECL = schemas.load("mde")
@@ -19,13 +29,8 @@ _FAILED = pa.array(DECL["transactions"]["failed"])
 _STRING_NULL = pa.scalar(None, pa.string())
 
 
-def sniff(line: bytes) -> bool:
-    line = line.strip()
+def _looks_like_record(line: bytes) -> bool:
     return line.startswith(b"{") and b'"category"' in line and _PREFIX.encode() in line
-
-
-def parse(data: bytes, first_line: int = 1, newlines: int | None = None) -> ndjson.ParsedLines:
-    return ndjson.parse(data, DECL, first_line, newlines)
 
 
 @on_distinct
@@ -47,8 +52,8 @@ def _valid_ts(rows: pa.Table) -> pa.ChunkedArray:
 
 def classify(rows: pa.Table) -> Classified:
     names = table_names(rows)
-    rejected, skipped = [], []
-    tables: dict[str, pa.Table] = {}
+    rejected, skipped, transactions = [], [], None
+    context: dict[str, pa.Table] = {}
 
     missing = pc.is_null(names)
     if pc.any(missing).as_py():
@@ -76,19 +81,16 @@ def classify(rows: pa.Table) -> Classified:
             continue
         if table == "DeviceNetworkEvents":
             transactions, not_transactions = _network_events(part, ts)
-            tables["transactions"] = transactions
             skipped.append(not_transactions)
         elif table == "DeviceInfo":
-            tables["device_info"] = _device_info(part, ts)
+            context["device_info"] = _device_info(part, ts)
         elif table == "DeviceNetworkInfo":
-            tables["network_info"] = _network_info(part, ts)
+            context["ip_leases"] = _ip_leases(part, ts)
         elif table == "DeviceLogonEvents":
-            tables["logons"] = _logons(part, ts)
+            context["logons"] = _logons(part, ts)
 
-    if skipped:
-        tables["skipped"] = pa.concat_tables(skipped)
-    rejected_table = pa.concat_tables(rejected) if rejected else _rejects(rows.slice(0, 0), pa.array([], pa.string()))
-    return Classified(rejected_table, tables)
+    return Classified.of(rejected=pa.concat_tables(rejected) if rejected else None, transactions=transactions,
+                         skipped=pa.concat_tables(skipped) if skipped else None, context=context)
 
 
 def _rejects(part: pa.Table, reasons, ts=None) -> pa.Table:
@@ -152,13 +154,31 @@ def _device_info(part: pa.Table, ts) -> pa.Table:
     })
 
 
-def _network_info(part: pa.Table, ts) -> pa.Table:
+def _ip_addresses(text: str) -> list[str | None]:
+    """DeviceNetworkInfo.IPAddresses JSON -> the addresses (link-local IPv6 dropped); [None] when
+    there are none, so the line still has its row."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = []
+    out = []
+    for item in items if isinstance(items, list) else []:
+        ip = item.get("IPAddress") if isinstance(item, dict) else None
+        if ip and not ip.lower().startswith("fe80:"):
+            out.append(ip)
+    return out or [None]
+
+
+def _ip_leases(part: pa.Table, ts) -> pa.Table:
+    """One row per address a DeviceNetworkInfo report lists."""
+    lists = map_unique(pc.fill_null(part.column("IPAddresses"), "[]"), _ip_addresses, pa.list_(pa.string()))
+    parents = pc.list_parent_indices(lists)
     return pa.table({
-        "ts": ts,
-        "device_id": part.column("DeviceId"),
-        "device_name": lower(part.column("DeviceName")),
-        "ip_addresses": part.column("IPAddresses"),
-        "input_line": part.column("input_line"),
+        "ts": pc.take(ts, parents),
+        "device_id": pc.take(part.column("DeviceId"), parents),
+        "device_name": pc.take(lower(part.column("DeviceName")), parents),
+        "ip": pc.list_flatten(lists),
+        "input_line": pc.take(part.column("input_line"), parents),
     })
 
 
@@ -175,3 +195,71 @@ def _logons(part: pa.Table, ts) -> pa.Table:
         "action_type": part.column("ActionType"),
         "input_line": part.column("input_line"),
     })
+
+
+TABLE_FOLDERS = {table.lower(): table for table in TABLES}  # folder key -> Advanced Hunting table
+CONTEXT_TABLES = ("DeviceInfo", "DeviceLogonEvents", "DeviceNetworkInfo")
+
+
+class MdeSource(Source):
+    name = NAME
+    decl = DECL
+    description = "Microsoft Defender for Endpoint streaming-API export (Advanced Hunting NDJSON)"
+
+    def detect(self, head: bytes) -> float:
+        # one record is proof enough: a broken line at the top must not hide a good file
+        return 1.0 if share_of_lines(head, _looks_like_record) > 0 else 0.0
+
+    def reader(self) -> NdjsonReader:
+        return NdjsonReader(DECL)
+
+    def classify(self, rows: pa.Table) -> Classified:
+        return classify(rows)
+
+    def plan(self, lake, day, settings) -> list[PlannedInput]:
+        """Hour folders whose arrival hour lies in the day's window; context folders also
+        `lookback_hours` before it (role `lookback`: read for attribution only)."""
+        start, end = window(day, settings)
+        lookback_start = start - timedelta(hours=settings.lookback_hours)
+        planned = []
+        for folder in lake.list_dirs(MDE_PREFIX):
+            table = TABLE_FOLDERS.get(mde_table_key(folder))
+            if table is None:
+                continue
+            first = lookback_start if table in CONTEXT_TABLES else start
+            for tenant in lake.list_dirs(folder):
+                d = first.date()
+                while datetime.combine(d, time(0), tzinfo=timezone.utc) < end:
+                    for obj in lake.list_files(f"{tenant}/y={d:%Y}/m={d:%m}/d={d:%d}"):
+                        item = self._planned(obj.path, obj.size)
+                        if item is not None and first <= item.arrival_start < end:
+                            item.role = "window" if item.arrival_start >= start else "lookback"
+                            planned.append(item)
+                    d += timedelta(days=1)
+        return planned
+
+    def describe(self, lake, path: str) -> PlannedInput | None:
+        if not path.startswith(MDE_PREFIX + "/"):
+            return None
+        return self._planned(path, lake.size(path))
+
+    def _planned(self, path: str, size: int) -> PlannedInput | None:
+        hour = parse_mde_hour(path)
+        if hour is None:
+            return None
+        hour = hour.replace(tzinfo=timezone.utc)
+        table = TABLE_FOLDERS.get(mde_table_key(path))
+        return PlannedInput(path, size, NAME, hour, hour + timedelta(hours=1), "window", table,
+                            reads_first=table in CONTEXT_TABLES)
+
+    def object_notes(self, item: PlannedInput, rows: pa.Table) -> Counter:
+        """Records whose category is not the table their folder is named after."""
+        if not item.hint or rows.num_rows == 0:
+            return Counter()
+        other = pc.sum(pc.fill_null(pc.not_equal(rows.column("category"), _PREFIX + item.hint), False)).as_py() or 0
+        note = (f"records of another table than its folder ({item.hint}); "
+                "each record was handled by its own category")
+        return Counter({note: other}) if other else Counter()
+
+
+SOURCE = MdeSource()
