@@ -95,16 +95,18 @@ def ip_leases(leases: pa.Table | None) -> pa.Table:
 
 
 class AsOfIndex:
-    """Latest history row at or before an instant, per device: a sorted-merge as-of join.
+    """Latest history row at or before an instant, per key: a sorted-merge as-of join.
 
-    (device, time) pairs are packed into one int64 key, sorted once per day; each batch of
-    events is then answered with a single numpy `searchsorted`."""
+    (key, time) pairs are packed into one int64 key, sorted once; each batch of events is then
+    answered with a single numpy `searchsorted`. By default the key is the device and the value
+    the user; for appliance lines the key is the source IP and the value the device."""
 
-    def __init__(self, history: pa.Table):
-        history = history.filter(pc.and_(pc.is_valid(history.column("device_id")), pc.is_valid(history.column("ts"))))
-        self.users = history.column("user")
-        self.devices = pc.unique(history.column("device_id"))
-        codes = pc.index_in(history.column("device_id"), value_set=self.devices).to_numpy().astype(np.int64)
+    def __init__(self, history: pa.Table, key: str = "device_id", value: str = "user"):
+        self.key = key
+        history = history.filter(pc.and_(pc.is_valid(history.column(key)), pc.is_valid(history.column("ts"))))
+        self.users = history.column(value)
+        self.devices = pc.unique(history.column(key))
+        codes = pc.index_in(history.column(key), value_set=self.devices).to_numpy().astype(np.int64)
         times = pc.cast(history.column("ts"), pa.int64()).to_numpy()
         self.origin = int(times.min()) - (1 << (_TIME_BITS - 1)) if len(times) else 0
         if len(times) and int(times.max()) - self.origin >= 1 << _TIME_BITS:
@@ -116,8 +118,8 @@ class AsOfIndex:
     def lookup(self, events: pa.Table) -> pa.ChunkedArray:
         n = events.num_rows
         if len(self.keys) == 0 or n == 0:
-            return pa.chunked_array([pa.nulls(n, pa.string())])
-        codes = pc.index_in(events.column("device_id"), value_set=self.devices)
+            return pa.chunked_array([pa.nulls(n, self.users.type)])
+        codes = pc.index_in(events.column(self.key), value_set=self.devices)
         times = pc.cast(events.column("ts"), pa.int64())
         valid = pc.and_(pc.is_valid(codes), pc.is_valid(times)).to_numpy(zero_copy_only=False)
         ev_codes = pc.fill_null(codes, 0).to_numpy().astype(np.int64)
@@ -128,7 +130,7 @@ class AsOfIndex:
         found = (valid & (pos >= 0) & (self.codes[match] == ev_codes) & (ev_times >= self.times[match])
                  & (ev_times - self.times[match] <= -ASOF_TOLERANCE_US))
         users = pc.take(self.users, pa.array(match))
-        return pc.if_else(pa.array(found), users, pa.scalar(None, pa.string()))
+        return pc.if_else(pa.array(found), users, pa.scalar(None, self.users.type))
 
 
 @dataclass(frozen=True)
@@ -157,3 +159,46 @@ def attribute_users(transactions: pa.Table, history: UserHistory, directory: Dir
         stats[method] += int(pc.sum(pc.and_(missing, pc.is_valid(found))).as_py() or 0)
     stats["unattributed"] += int(pc.sum(pc.is_null(user)).as_py() or 0)
     return transactions.drop_columns(["account"]).append_column("user", user), stats
+
+
+def changes(sightings: pa.Table, key: str, value: str) -> pa.Table:
+    """Sightings (ts, key, value, ...) -> only the rows where a run of one value per key starts or
+    ends: the as-of history of who held each IP (key ip, value device_id) or
+    who used each device (key device_id, value user). Small, and exact for IPs that move between
+    machines and back."""
+    rows = sightings.filter(pc.and_(pc.is_valid(sightings.column(key)), pc.is_valid(sightings.column(value))))
+    if rows.num_rows <= 1:
+        return rows
+    rows = rows.sort_by([(key, "ascending"), ("ts", "ascending"), (value, "ascending")])
+    keys, values = rows.column(key).combine_chunks(), rows.column(value).combine_chunks()
+    n = len(keys)
+    same = pc.and_(pc.equal(keys.slice(1), keys.slice(0, n - 1)), pc.equal(values.slice(1), values.slice(0, n - 1)))
+    starts = pa.concat_arrays([pa.array([True]), pc.invert(same)])
+    ends = pa.concat_arrays([pc.invert(same), pa.array([True])])
+    return rows.filter(pc.or_(starts, ends))  # first and last sighting of each run: reducing parts, then their union, stays exact
+
+
+@dataclass(frozen=True)
+class DeviceHistory:
+    """Who held which IP when: as-of by (source IP, time), from endpoint sightings."""
+    ids: AsOfIndex
+    names: AsOfIndex
+
+    @classmethod
+    def from_sightings(cls, sightings: pa.Table) -> "DeviceHistory":
+        """sightings: ts, ip, device_id, device_name."""
+        held = changes(sightings, "ip", "device_id")
+        return cls(AsOfIndex(held, key="ip", value="device_id"), AsOfIndex(held, key="ip", value="device_name"))
+
+
+def attribute_devices(transactions: pa.Table, history: DeviceHistory) -> tuple[pa.Table, Counter]:
+    """Fill device_id / device_name of rows that have none from the IP lease history (src_ip, ts);
+    rows that name their device keep it. Counts how many rows got their device by IP."""
+    by_ip = transactions.select(["ts", "src_ip"]).rename_columns(["ts", "ip"])
+    found_id, found_name = history.ids.lookup(by_ip), history.names.lookup(by_ip)
+    missing = pc.is_null(transactions.column("device_id"))
+    device_id = pc.coalesce(transactions.column("device_id"), found_id)
+    device_name = pc.if_else(missing, found_name, transactions.column("device_name"))
+    stats = Counter(device_by_ip=int(pc.sum(pc.and_(missing, pc.is_valid(found_id))).as_py() or 0))
+    out = transactions.set_column(transactions.schema.get_field_index("device_id"), "device_id", device_id)
+    return out.set_column(out.schema.get_field_index("device_name"), "device_name", device_name), stats

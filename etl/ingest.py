@@ -38,6 +38,8 @@ class Settings:
     lateness_hours: int = 6
     lookback_hours: int = 24
     max_reject_ratio: float = 0.05
+    max_expansion_ratio: float = 200.0  # a compressed upload expanding more than this is a decompression bomb
+    max_decoded_gb: float = 64.0         # ... and so is one whose file or archive member decodes past this
     workers: int = 2  # parts a day's input is split into, read in parallel (this machine class has 2 cores)
 
     @classmethod

@@ -22,7 +22,10 @@ from etl.sources.base import day_bounds
 EXAMPLE_HOSTS = 5
 
 
-def _in_day(table: pa.Table, day: date) -> pa.Table:
+def _in_day(table: pa.Table, day: date | None) -> pa.Table:
+    """Rows of the day (a snapshot, day None, keeps every row)."""
+    if day is None:
+        return table
     start, end = day_bounds(day)
     ts = table.column("ts")
     keep = pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)), pc.less(ts, pa.scalar(end, ts.type)))

@@ -30,6 +30,9 @@ QUARANTINE_PREFIX = "quarantine"
 MANIFESTS_PREFIX = "_manifests"
 STAGING_PREFIX = "_staging"
 LEDGER_PREFIX = "_ledger"
+UPLOADS_PREFIX = "uploads"
+SNAPSHOTS_PREFIX = "snapshots"
+PARSERS_PREFIX = "reference/parsers"
 
 
 class StorageError(Exception):
@@ -98,6 +101,24 @@ class Lake:
 
     def size(self, rel: str) -> int:
         return int(self.fs.size(self.full(rel)))
+
+    def fingerprint(self, rel: str) -> str:
+        """A cheap change marker for an object without reading it: the S3 ETag, else size and
+        modification time."""
+        try:
+            info = self.fs.info(self.full(rel))
+        except FileNotFoundError as exc:
+            raise StorageError(f"not found: {self.url}/{rel}") from exc
+        etag = info.get("ETag") or info.get("etag")
+        if etag:
+            return f"etag:{str(etag).strip(chr(34))}"
+        return f"size:{info.get('size')}:mtime:{info.get('mtime') or info.get('LastModified')}"
+
+    def upload_file(self, local_path: str, rel: str) -> None:
+        try:
+            self.fs.put_file(local_path, self.full(rel))
+        except (OSError, PermissionError) as exc:
+            raise StorageError(f"cannot write {self.url}/{rel}: {exc}") from exc
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         try:
@@ -172,8 +193,20 @@ class Lake:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
 
-    def raw_stream(self, rel: str, scratch: bytearray | None = None) -> RawStream:
-        return RawStream(self, rel, scratch)
+    def raw_stream(self, rel: str, scratch: bytearray | None = None, limits: "ArchiveLimits | None" = None) -> RawStream:
+        return RawStream(self, rel, scratch, limits)
+
+    def sha256(self, rel: str) -> tuple[int, str]:
+        """(size, sha256) of an object, streamed."""
+        digest, size = hashlib.sha256(), 0
+        try:
+            with self.fs.open(self.full(rel), "rb") as handle:
+                while block := handle.read(4 << 20):
+                    digest.update(block)
+                    size += len(block)
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
+        return size, digest.hexdigest()
 
     def parquet_sink(self, rel: str, schema: pa.Schema) -> "ParquetSink":
         return ParquetSink(self, rel, schema)
@@ -278,19 +311,29 @@ class ParquetSink:
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Past these a compressed input is a decompression bomb: quarantined, never expanded."""
+    max_ratio: float = 200.0      # decoded bytes per compressed byte (text logs compress ~5-20x)
+    max_bytes: int = 64 << 30     # decoded bytes of one file or archive member
+    grace_bytes: int = 1 << 20    # the ratio is judged only past this much output
+
+
 class RawStream:
-    """One raw object read block by block as decoded text: gzip undone (every member), a UTF-8
-    byte-order mark dropped, the raw bytes hashed and counted on the way. After `blocks()` is
-    exhausted: `size`, `sha256`, `decoded` (text bytes produced) and `problem` (why decoding
-    stopped early, or None).
+    """One raw object read block by block as decoded text: gzip (every member) or bzip2 undone,
+    a UTF-8 byte-order mark dropped, the raw bytes hashed and counted on the way. After
+    `blocks()` is exhausted: `size`, `sha256`, `decoded` (text bytes produced) and `problem`
+    (why decoding stopped early, or None).
 
     Blocks are read into `scratch` (a caller's reusable buffer) when given: a block is then
     valid until the next is asked for, and reading a day allocates no fresh pages per block."""
     BLOCK_BYTES = 4 << 20
 
-    def __init__(self, lake: "Lake", rel: str, scratch: bytearray | None = None):
-        self.lake, self.rel = lake, rel
+    def __init__(self, lake: "Lake", rel: str, scratch: bytearray | None = None,
+                 limits: ArchiveLimits | None = None):
+        self.lake, self.rel, self.label = lake, rel, rel
         self.size, self.decoded, self.problem = 0, 0, None
+        self.limits = limits or ArchiveLimits()
         self._digest = hashlib.sha256()
         self._blocks = None
         self._scratch = scratch
@@ -317,6 +360,13 @@ class RawStream:
             self._blocks = self._generate()
         return self._blocks
 
+    def _decoder(self, raw):
+        if self.rel.endswith(".gz") or raw[:2] == b"\x1f\x8b":
+            return _Gunzip(), "gzip"
+        if self.rel.endswith(".bz2") or raw[:3] == b"BZh":
+            return _Bunzip(), "bzip2"
+        return None, None
+
     def _generate(self):
         try:
             handle = self.lake.fs.open(self.lake.full(self.rel), "rb")
@@ -324,7 +374,7 @@ class RawStream:
             raise StorageError(f"cannot read {self.lake.url}/{self.rel}: {exc}") from exc
         with handle:
             raw = self._read(handle)
-            decoder = zlib.decompressobj(wbits=31) if self.rel.endswith(".gz") or raw[:2] == b"\x1f\x8b" else None
+            decoder, kind = self._decoder(raw)
             first = True
             while raw:
                 if decoder is None:
@@ -332,11 +382,11 @@ class RawStream:
                 else:
                     try:
                         text = decoder.decompress(raw)
-                        while decoder.eof and decoder.unused_data:  # concatenated gzip members
-                            rest, decoder = decoder.unused_data, zlib.decompressobj(wbits=31)
-                            text += decoder.decompress(rest)
-                    except zlib.error as exc:
-                        self.problem = f"corrupt gzip: {exc}"
+                    except (zlib.error, OSError, EOFError) as exc:
+                        self.problem = f"corrupt {kind}: {exc}"
+                    else:
+                        self.problem = bomb_problem(self.decoded + len(text), self.size, self.limits)
+                    if self.problem:
                         while self._read(handle):  # the checksum covers the whole object
                             pass
                         break
@@ -347,12 +397,127 @@ class RawStream:
                     yield text
                 raw = self._read(handle)
             if decoder is not None and not decoder.eof and self.problem is None:
-                self.problem = "corrupt gzip: Compressed file ended before the end-of-stream marker was reached"
+                self.problem = f"corrupt {kind}: compressed file ended before the end-of-stream marker was reached"
 
     def drain(self) -> None:
         """Read (and hash) whatever `blocks()` has not consumed yet."""
         for _ in self.blocks():
             pass
+
+
+def bomb_problem(decoded: int, compressed: int, limits: ArchiveLimits) -> str | None:
+    if decoded > limits.max_bytes:
+        return f"decompression bomb: expands past {limits.max_bytes:,} bytes (the configured limit)"
+    if decoded > limits.grace_bytes and decoded > limits.max_ratio * max(compressed, 1):
+        return (f"decompression bomb: {decoded:,} bytes from {compressed:,} compressed "
+                f"(ratio over the configured {limits.max_ratio:g})")
+    return None
+
+
+class _Gunzip:
+    """gzip, every concatenated member."""
+
+    def __init__(self):
+        self._d = zlib.decompressobj(wbits=31)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    def decompress(self, raw) -> bytes:
+        text = self._d.decompress(raw)
+        while self._d.eof and self._d.unused_data:
+            rest, self._d = self._d.unused_data, zlib.decompressobj(wbits=31)
+            text += self._d.decompress(rest)
+        return text
+
+
+class _Bunzip:
+    def __init__(self):
+        import bz2
+        self._new = bz2.BZ2Decompressor
+        self._d = self._new()
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    def decompress(self, raw) -> bytes:
+        text = self._d.decompress(raw)
+        while self._d.eof and self._d.unused_data:
+            rest, self._d = self._d.unused_data, self._new()
+            text += self._d.decompress(rest)
+        return text
+
+
+class ZipMember:
+    """One member of a zip upload, read like a RawStream (name only a label, never a path)."""
+
+    def __init__(self, zf, info, upload: str, limits: ArchiveLimits):
+        self._zf, self._info, self.limits = zf, info, limits
+        self.label = f"{upload}!{info.filename}"
+        self.size, self.decoded, self.problem = info.compress_size, 0, None
+        self._blocks = None
+
+    def blocks(self):
+        if self._blocks is None:
+            self._blocks = self._generate()
+        return self._blocks
+
+    def _generate(self):
+        import zipfile
+
+        declared = bomb_problem(self._info.file_size, self._info.compress_size, self.limits)
+        if declared:
+            self.problem = declared
+            return
+        first = True
+        try:
+            with self._zf.open(self._info) as member:
+                while True:
+                    text = member.read(RawStream.BLOCK_BYTES)
+                    if not text:
+                        break
+                    self.problem = bomb_problem(self.decoded + len(text), self._info.compress_size, self.limits)
+                    if self.problem:
+                        return
+                    if first:
+                        text, first = (text[len(UTF8_BOM):] if text[:len(UTF8_BOM)] == UTF8_BOM else text), False
+                    self.decoded += len(text)
+                    yield text
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+            self.problem = f"corrupt archive member: {exc}"
+
+    def drain(self) -> None:
+        for _ in self.blocks():
+            pass
+
+
+def is_zip(lake: "Lake", rel: str) -> bool:
+    if rel.lower().endswith(".zip"):
+        return True
+    with lake.fs.open(lake.full(rel), "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def zip_members(lake: "Lake", rel: str, limits: ArchiveLimits):
+    """The file members of a zip upload as ZipMember streams; raises StorageError for an archive
+    that cannot be opened at all."""
+    import zipfile
+
+    handle = lake.fs.open(lake.full(rel), "rb")
+    try:
+        zf = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        handle.close()
+        raise StorageError(f"corrupt zip archive: {exc}") from exc
+    try:
+        for info in zf.infolist():
+            if not info.is_dir():
+                yield ZipMember(zf, info, rel, limits)
+    finally:
+        zf.close()
+        handle.close()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -416,6 +581,49 @@ def quarantine_file(source: str, day: date) -> str:
 
 def manifest_path(day: date) -> str:
     return f"{MANIFESTS_PREFIX}/reports/date={day.isoformat()}.json"
+
+
+def upload_path(source: str, file_name: str) -> str:
+    """Where an uploaded file lands: uploads/<source>/<name>; a name is never a path."""
+    return f"{UPLOADS_PREFIX}/{safe_name(source)}/{safe_name(file_name)}"
+
+
+def upload_source(rel: str) -> str | None:
+    """`uploads/squid/a.log` -> `squid` (None for a path that is not an upload)."""
+    parts = rel.split("/")
+    return parts[1] if len(parts) >= 3 and parts[0] == UPLOADS_PREFIX else None
+
+
+def safe_name(name: str) -> str:
+    """A file or source name made safe as one path segment (archive member names, uploads)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in base).replace(":", "_").lstrip(".")
+    return cleaned or "unnamed"
+
+
+def snapshot_dir(snapshot_id: str) -> str:
+    return f"{SNAPSHOTS_PREFIX}/{snapshot_id}"
+
+
+def snapshot_file(snapshot_id: str, table: str, part: int = 0) -> str:
+    return f"{snapshot_dir(snapshot_id)}/{table}/part-{part}.parquet"
+
+
+def snapshot_manifest_path(snapshot_id: str) -> str:
+    return f"{MANIFESTS_PREFIX}/snapshots/{snapshot_id}.json"
+
+
+def snapshot_manifests_dir() -> str:
+    return f"{MANIFESTS_PREFIX}/snapshots"
+
+
+def upload_ledger_path(rel: str) -> str:
+    """The note of which snapshot an upload path was last turned into."""
+    return f"{LEDGER_PREFIX}/uploads/{hashlib.sha1(rel.encode()).hexdigest()}.json"
+
+
+def custom_parser_path(name: str) -> str:
+    return f"{PARSERS_PREFIX}/{safe_name(name)}.yaml"
 
 
 def stage_day_dir(day: date) -> str:
