@@ -63,15 +63,15 @@ def airflow_home(lake: Lake) -> str:
     return str(base / ".airflow")
 
 
-def run_days_airflow(lake: Lake, days: list[date], on_result) -> None:
-    """Run the DAG once per day through Airflow (dag.test in one child process)."""
+def run_days_airflow(lake: Lake, days: list[date], on_result, dag_id: str = DAG_ID) -> None:
+    """Run a DAG once per day through Airflow (dag.test in one child process)."""
     home = airflow_home(lake)
     Path(home).mkdir(parents=True, exist_ok=True)
     results = Path(home) / "cli-results.jsonl"
     log_path = Path(home) / "cli-run.log"
     results.write_text("")
     env = {**os.environ, "CLOUD_DISCOVERY_LAKE": lake.url}
-    cmd = [sys.executable, "-m", "orchestration.embedded", "--dag", DAG_ID, "--airflow-home", home,
+    cmd = [sys.executable, "-m", "orchestration.embedded", "--dag", dag_id, "--airflow-home", home,
            "--results", str(results), *[d.isoformat() for d in days]]
     seen = 0
     with open(log_path, "w") as log:
@@ -180,8 +180,8 @@ def require_lake(lake: Lake) -> None:
     """A lake URL that points at nothing is a typo, not an empty lake."""
     if not lake.exists(""):
         raise UserError(f"no lake at {lake.url} (check --lake or CLOUD_DISCOVERY_LAKE)")
-    if not (lake.exists("raw") or lake.exists("reports")):
-        raise UserError(f"{lake.url} holds neither raw/ nor reports/: not a Cloud Discovery lake")
+    if not any(lake.exists(top) for top in ("raw", "reports", "uploads", "snapshots")):
+        raise UserError(f"{lake.url} holds none of raw/, reports/, uploads/, snapshots/: not a Cloud Discovery lake")
 
 
 def cmd_run(args) -> int:
@@ -241,10 +241,14 @@ def cmd_report(args) -> int:
     from etl import query
 
     lake = Lake(args.lake)
+    require_lake(lake)
+    if args.snapshot:
+        return _report_snapshot(lake, args)
+    if args.from_ is None or args.to is None:
+        raise UserError("report needs --from and --to (or --snapshot ID)")
     first, last = args.from_, args.to
     if last < first:
         raise UserError(f"--to {last} is before --from {first}")
-    require_lake(lake)
     if not query.committed_days(lake, first, last):
         raise UserError(f"no committed days between {first} and {last} in {lake.url}; run `cloud-discovery run` first")
     if args.what == "machine":
@@ -253,13 +257,155 @@ def cmd_report(args) -> int:
         device = query.find_device(lake, args.name, first, last)
         if device is None:
             raise UserError(f"no machine named {args.name!r} between {first} and {last}")
-        for title, table in query.machine_views(lake, device, first, last).items():
-            _print_table(table.drop_columns([c for c in ("device_id",) if c in table.column_names and title != "overview"]),
-                         args.format, title=f"{title}", limit=args.limit)
+        _print_views(query.machine_views(lake, device, first, last), args)
         return 0
     table = {"machines": query.machines_report, "apps": query.apps_report, "users": query.users_report}[args.what](
         lake, first, last)
     _print_table(table, args.format, limit=args.limit)
+    return 0
+
+
+def _print_views(views: dict, args) -> None:
+    for title, table in views.items():
+        _print_table(table.drop_columns([c for c in ("device_id",) if c in table.column_names and title != "overview"]),
+                     args.format, title=f"{title}", limit=args.limit)
+
+
+def _report_snapshot(lake: Lake, args) -> int:
+    from etl import query
+    from etl.snapshot import read_snapshot
+
+    read_snapshot(lake, args.snapshot)  # a clear error for an unknown id
+    if args.what == "machine":
+        if not args.name:
+            raise UserError("report machine needs a machine name: cloud-discovery report machine NAME --snapshot ID")
+        views = query.snapshot_machine_views(lake, args.snapshot, args.name)
+        if views is None:
+            raise UserError(f"no machine named {args.name!r} in snapshot {args.snapshot}")
+        _print_views(views, args)
+        return 0
+    _print_table(query.snapshot_report(lake, args.snapshot, args.what), args.format, limit=args.limit)
+    return 0
+
+
+def _log_format(lake: Lake, log_format: str | None) -> str | None:
+    """`auto`/None -> None (detect); a known format or custom:<name> -> itself; else a clear error."""
+    if log_format in (None, "auto"):
+        return None
+    from etl.snapshot import SnapshotError, resolve_source
+    try:
+        resolve_source(lake, log_format)
+    except SnapshotError as exc:
+        raise UserError(str(exc)) from None
+    return log_format
+
+
+def _upload(lake: Lake, files: list[str], data_source: str, log_format: str | None) -> list[str]:
+    from etl.snapshot import SOURCE_SETTINGS
+    from etl.storage import UPLOADS_PREFIX, safe_name, upload_path
+
+    if safe_name(data_source) != data_source:
+        raise UserError(f"--source {data_source!r}: use letters, digits, '-', '_' and '.' only")
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise UserError(f"no such file: {missing[0]}")
+    fmt = _log_format(lake, log_format)
+    settings_rel = f"{UPLOADS_PREFIX}/{data_source}/{SOURCE_SETTINGS}"
+    if fmt is not None:
+        lake.write_json(settings_rel, {"log_format": fmt})
+    elif log_format == "auto" and lake.exists(settings_rel):
+        lake.remove(settings_rel)
+    placed = []
+    for local in files:
+        rel = upload_path(data_source, Path(local).name)
+        lake.upload_file(local, rel)
+        placed.append(rel)
+    return placed
+
+
+def cmd_upload(args) -> int:
+    lake = Lake(args.lake)
+    for rel in _upload(lake, args.files, args.source, args.log_format):
+        print(f"uploaded {lake.url}/{rel}")
+    print("build its snapshot with: cloud-discovery process-uploads (or wait for the snapshot_reports DAG)")
+    return 0
+
+
+def cmd_snapshot(args) -> int:
+    from etl.snapshot import build_snapshot, find_uploads, summary
+
+    lake = Lake(args.lake)
+    placed = set(_upload(lake, args.files, args.source, args.log_format))
+    pending = {u.path: u for u in find_uploads(lake)}
+    manifests = []
+    for rel in sorted(placed):
+        if rel in pending:
+            manifests.append(build_snapshot(lake.url, pending[rel], _settings(args)))
+        else:  # the same file as last time: its snapshot stands
+            from etl.snapshot import Upload
+            manifests.append(build_snapshot(lake.url, Upload(rel, args.source, _log_format(lake, args.log_format),
+                                                             lake.fingerprint(rel), lake.size(rel)), _settings(args)))
+    if args.format == "json":
+        print(json.dumps({"snapshots": manifests}, default=str))
+    else:
+        for manifest in manifests:
+            print(summary(manifest))
+            print(f"  read it: cloud-discovery report apps --snapshot {manifest['snapshot_id']}")
+    return 0
+
+
+def cmd_snapshots(args) -> int:
+    import pyarrow as pa
+
+    from etl.snapshot import list_snapshots
+
+    lake = Lake(args.lake)
+    rows = [{"snapshot_id": m["snapshot_id"], "data_source": m["data_source"], "formats": ",".join(m["formats"]),
+             "first": m["time_range"]["first"], "last": m["time_range"]["last"],
+             "transactions": m["counts"]["accepted"], "quarantined": sum(m["counts"]["quarantined"].values()),
+             "device_share": m["attribution"]["device_share"], "user_share": m["attribution"]["user_share"],
+             "upload": m["inputs"][0]["path"]} for m in list_snapshots(lake)]
+    if args.format == "json":
+        print(json.dumps({"snapshots": rows}, default=str))
+        return 0
+    if not rows:
+        print(f"no snapshots in {lake.url}")
+        return 0
+    _print_table(pa.Table.from_pylist(rows), "table")
+    return 0
+
+
+def cmd_process_uploads(args) -> int:
+    from etl.snapshot import find_uploads
+
+    lake = Lake(args.lake)
+    waiting = find_uploads(lake)
+    if args.direct:
+        from etl.snapshot import build_snapshot, refresh_days, summary
+
+        for upload in waiting:
+            print(summary(build_snapshot(lake.url, upload, _settings(args))))
+        for day in refresh_days(lake.url, _settings(args)):
+            print(f"{day['date']}  rebuilt with the uploads that cover it")
+        if not waiting:
+            print(f"no new or changed uploads in {lake.url}/uploads")
+        return 0
+    print(f"{len(waiting)} new or changed uploads; running the snapshot_reports DAG through Airflow")
+    failures = []
+
+    def on_result(outcome: dict) -> None:
+        if outcome["state"] != "success":
+            failures.append(outcome.get("error", "failed"))
+
+    run_days_airflow(lake, [date.today()], on_result, dag_id="snapshot_reports")
+    if failures:
+        raise UserError(f"snapshot_reports failed: {failures[0]}")
+    from etl.snapshot import list_snapshots
+    done = {u.path for u in waiting}
+    for manifest in list_snapshots(lake):
+        if manifest["inputs"][0]["path"] in done:
+            print(f"{manifest['snapshot_id']}  {manifest['counts']['accepted']:,} transactions  "
+                  f"(cloud-discovery report apps --snapshot {manifest['snapshot_id']})")
     return 0
 
 
@@ -324,14 +470,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(backfill)
     backfill.set_defaults(func=cmd_backfill)
 
-    report = command("report", help="show committed reports over a date range")
+    report = command("report", help="show committed reports over a date range, or one snapshot's")
     report.add_argument("what", choices=["machines", "apps", "users", "machine"])
     report.add_argument("name", nargs="?", help="machine name or id (for `report machine`)")
-    report.add_argument("--from", dest="from_", type=_date, required=True)
-    report.add_argument("--to", type=_date, required=True)
+    report.add_argument("--from", dest="from_", type=_date, default=None)
+    report.add_argument("--to", type=_date, default=None)
+    report.add_argument("--snapshot", default=None, metavar="ID", help="read this snapshot instead of a date range")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--limit", type=_positive, default=None)
     report.set_defaults(func=cmd_report)
+
+    format_help = ("log format: auto (detect from the first lines), one of the registered formats, or "
+                   "custom:<name> described by reference/parsers/<name>.yaml in the lake (default auto)")
+    upload = command("upload", help="put log files under uploads/<source>/ for the snapshot_reports DAG")
+    upload.add_argument("files", nargs="+", metavar="FILE", help="log files (.gz, .bz2, .zip accepted)")
+    upload.add_argument("--source", required=True, help="data source name, the folder under uploads/")
+    upload.add_argument("--log-format", default="auto", help=format_help)
+    upload.set_defaults(func=cmd_upload)
+
+    snap = command("snapshot", help="upload log files and build their snapshot reports in-process, one per file")
+    snap.add_argument("files", nargs="+", metavar="FILE")
+    snap.add_argument("--source", required=True, help="data source name, the folder under uploads/")
+    snap.add_argument("--log-format", default="auto", help=format_help)
+    snap.add_argument("--format", choices=["table", "json"], default="table")
+    snap.set_defaults(func=cmd_snapshot)
+
+    snaps = command("snapshots", help="list the snapshot reports in the lake")
+    snaps.add_argument("--format", choices=["table", "json"], default="table")
+    snaps.set_defaults(func=cmd_snapshots)
+
+    process = command("process-uploads", help="turn new or changed uploads into snapshots (the snapshot_reports "
+                                              "DAG once through Airflow; --direct in-process)")
+    process.add_argument("--direct", action="store_true", help="call the etl steps in-process instead of through Airflow")
+    process.set_defaults(func=cmd_process_uploads)
     return parser
 
 

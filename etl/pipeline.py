@@ -23,7 +23,7 @@ from etl.catalog import Catalog, shipped_catalog
 from etl.identity import Directory, load_directory
 from etl.ingest import DayReader, PlannedInput, Settings, ledger_entry_path, plan_inputs, split_into_parts
 from etl.sources import SOURCES
-from etl.sources.base import CONTEXT_KINDS
+from etl.sources.base import CONTEXT_KINDS, day_bounds
 from etl.storage import (
     Lake, Stage, manifest_path, quarantine_dir, quarantine_file, report_dir, report_file, stage_day_dir,
 )
@@ -120,6 +120,35 @@ def _part_pool(planned: list[PlannedInput], parts: int):
     return ThreadPoolExecutor(max_workers=parts)
 
 
+def include_snapshots(lake: Lake, day: date, traffic_rel: str, cube: reports.CubeBuilder) -> dict:
+    """The day's rows of every committed snapshot (uploaded appliance logs), already parsed and
+    attributed, into the day's traffic as one more part: raw uploads are never parsed again."""
+    from etl.snapshot import snapshots_covering
+
+    covering = snapshots_covering(lake, day)
+    if not covering:
+        return {"snapshots": [], "files": []}
+    start, end = day_bounds(day)
+    sink = lake.parquet_sink(traffic_rel, schema.report_schema("traffic"))
+    used = []
+    try:
+        for manifest in covering:
+            rows = 0
+            for file in manifest["outputs"]["traffic"]["files"]:
+                for batch in lake.iter_parquet(file["path"], schema.report_schema("traffic").names):
+                    ts = batch.column("ts")
+                    mine = batch.filter(pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)),
+                                                pc.less(ts, pa.scalar(end, ts.type))))
+                    if mine.num_rows:
+                        sink.write(mine)
+                        cube.add(mine)
+                        rows += mine.num_rows
+            used.append({"snapshot_id": manifest["snapshot_id"], "rows": rows})
+    finally:
+        entry = sink.close()
+    return {"snapshots": used, "files": [entry]}
+
+
 def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings | None = None) -> dict:
     """Raw window -> staged traffic (validated, attributed, cataloged), context and quarantine.
 
@@ -170,6 +199,10 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         _check_reject_ratio(day, reader.counts, settings, lake.full(stage.quarantine_dir))
 
         staged_traffic = [result.traffic for result in results]
+        from_snapshots = include_snapshots(lake, day, stage.traffic(len(staged_traffic)), traffic_cube)
+        if from_snapshots["files"]:
+            staged_traffic.append(from_snapshots.pop("files")[0])
+        from_snapshots.pop("files", None)
         lake.write_parquet(stage.cube, traffic_cube.result())
         for name, table in reader.context_tables().items():
             if table is not None and table.num_rows:
@@ -190,6 +223,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
         "attribution": dict(sorted(attribution.items())),
         "validation": validation,
         "late": reader.strays,
+        "snapshots": from_snapshots["snapshots"],
         "staged": {"traffic": staged_traffic, "quarantine": staged_quarantine},
     }
     lake.write_json(stage.draft, draft)

@@ -135,3 +135,37 @@ def late_days_to_rerun(lake: Lake, day: date) -> dict[date, int]:
         if missing:
             waiting[other_day] = missing
     return waiting
+
+
+def snapshot_report(lake: Lake, snapshot_id: str, what: str) -> pa.Table:
+    """A snapshot's machines / apps / users table, busiest first."""
+    from etl.snapshot import snapshot_table
+
+    table = snapshot_table(lake, snapshot_id, what)
+    key = {"machines": "device_id", "apps": "app_id", "users": "user"}[what]
+    return table.sort_by([("transactions", "descending"), (key, "ascending")])
+
+
+def snapshot_machine_views(lake: Lake, snapshot_id: str, name: str) -> dict[str, pa.Table] | None:
+    """The four Machines-tab views of one device in a snapshot (None: no such machine)."""
+    from etl.snapshot import snapshot_table
+
+    machines = snapshot_table(lake, snapshot_id, "machines")
+    wanted = name.lower()
+    names = pc.utf8_lower(pc.fill_null(machines.column("device_name"), ""))
+    rows = machines.filter(pc.or_(pc.or_(pc.equal(names, wanted), pc.equal(machines.column("device_id"), name)),
+                                  pc.starts_with(names, wanted + ".")))
+    if rows.num_rows == 0:
+        return None
+    device_id = rows.column("device_id")[0].as_py()
+
+    def only(table: str) -> pa.Table:
+        t = snapshot_table(lake, snapshot_id, table)
+        return t.filter(pc.equal(t.column("device_id"), device_id))
+
+    return {
+        "overview": rows.slice(0, 1),
+        "discovered apps": only("machine_apps").sort_by([("transactions", "descending"), ("app_id", "ascending")]),
+        "user history": only("machine_users").sort_by([("last_seen", "descending"), ("user", "ascending")]),
+        "IP-address history": only("machine_ips").sort_by([("last_seen", "descending"), ("ip", "ascending")]),
+    }

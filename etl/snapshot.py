@@ -31,7 +31,7 @@ from etl.sources.framing.lines import PieceCutter, is_blank, raw_lines
 from etl.storage import (
     UPLOADS_PREFIX, ArchiveLimits, Lake, StorageError, custom_parser_path, is_zip, manifest_path,
     snapshot_dir, snapshot_file, snapshot_manifest_path, snapshot_manifests_dir, upload_ledger_path,
-    upload_source, zip_members,
+    upload_source, ZipArchive,
 )
 
 SOURCE_SETTINGS = "_source.json"  # uploads/<data-source>/_source.json: {"log_format": ...}
@@ -149,12 +149,15 @@ class UploadReader:
         if is_zip(self.lake, self.upload.path):
             self.size, self.sha256 = self.lake.sha256(self.upload.path)
             try:
-                members = list(zip_members(self.lake, self.upload.path, self.limits))
+                archive = ZipArchive(self.lake, self.upload.path, self.limits)
             except StorageError as exc:
                 self._refuse_whole(self.upload.path, str(exc), None)
+                self.members.append({"path": self.upload.path, "bytes": self.size, "decoded": 0, "format": None,
+                                     "refused": str(exc)})
                 return
-            for member in members:
-                yield from self._read_member(member)
+            with archive:
+                for member in archive.members:
+                    yield from self._read_member(member)
         else:
             stream = self.lake.raw_stream(self.upload.path, limits=self.limits)
             yield from self._read_member(stream)
@@ -334,8 +337,11 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
             lo, hi = pc.min(batch.column("ts")).as_py(), pc.max(batch.column("ts")).as_py()
             first = lo if first is None or lo < first else first
             last = hi if last is None or hi > last else last
-    finally:
-        staged = sink.close()
+    except BaseException:
+        sink.close()
+        lake.remove(staging)
+        raise
+    staged = sink.close()
     if not reader.counts.reconciles():
         raise AssertionError(f"counts for {upload.path} do not reconcile: {reader.counts.as_dict()}")
 
@@ -468,3 +474,33 @@ def summary(manifest: dict) -> str:
     if top:
         lines.append("  top reject reasons: " + "; ".join(f"{r} ({n})" for r, n in top))
     return "\n".join(lines)
+
+
+def snapshots_covering(lake: Lake, day: date) -> list[dict]:
+    """Committed snapshots with transactions on `day`."""
+    return [m for m in list_snapshots(lake) if day.isoformat() in m.get("days", {})]
+
+
+def stale_days(lake: Lake) -> list[date]:
+    """Committed continuous days whose manifest does not include exactly the snapshots that now
+    cover them (an upload arrived, changed or went after the day was built)."""
+    wanted: dict[str, set] = {}
+    for manifest in list_snapshots(lake):
+        for day in manifest.get("days", {}):
+            wanted.setdefault(day, set()).add(manifest["snapshot_id"])
+    stale = []
+    for entry in lake.list_files("_manifests/reports"):
+        day = date.fromisoformat(entry.path.rsplit("date=", 1)[-1][:10])
+        included = {s["snapshot_id"] for s in lake.read_json(entry.path).get("snapshots", [])}
+        if included != wanted.get(day.isoformat(), set()):
+            stale.append(day)
+    return sorted(stale)  # days never built are left to their own scheduled runs
+
+
+def refresh_days(lake_url: str | None, settings: Settings | None = None) -> list[dict]:
+    """Rebuild every stale committed day (see stale_days), in-process, one after the other."""
+    from etl.pipeline import run_day
+
+    lake = Lake(lake_url)
+    return [{"date": day.isoformat(), **{k: v for k, v in run_day(lake.url, day, settings=settings).items()
+                                           if k in ("transactions",)}} for day in stale_days(lake)]

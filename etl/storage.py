@@ -500,24 +500,27 @@ def is_zip(lake: "Lake", rel: str) -> bool:
         return handle.read(4) == b"PK\x03\x04"
 
 
-def zip_members(lake: "Lake", rel: str, limits: ArchiveLimits):
-    """The file members of a zip upload as ZipMember streams; raises StorageError for an archive
-    that cannot be opened at all."""
-    import zipfile
+class ZipArchive:
+    """An open zip upload: `members` are its files as ZipMember streams. Raises StorageError for
+    an archive that cannot be opened at all. Use as a context manager."""
 
-    handle = lake.fs.open(lake.full(rel), "rb")
-    try:
-        zf = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        handle.close()
-        raise StorageError(f"corrupt zip archive: {exc}") from exc
-    try:
-        for info in zf.infolist():
-            if not info.is_dir():
-                yield ZipMember(zf, info, rel, limits)
-    finally:
-        zf.close()
-        handle.close()
+    def __init__(self, lake: "Lake", rel: str, limits: ArchiveLimits):
+        import zipfile
+
+        self._handle = lake.fs.open(lake.full(rel), "rb")
+        try:
+            self._zf = zipfile.ZipFile(self._handle)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            self._handle.close()
+            raise StorageError(f"corrupt zip archive: {exc}") from exc
+        self.members = [ZipMember(self._zf, info, rel, limits) for info in self._zf.infolist() if not info.is_dir()]
+
+    def __enter__(self) -> "ZipArchive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._zf.close()
+        self._handle.close()
 
 
 def sha256_hex(data: bytes) -> str:
