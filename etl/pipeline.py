@@ -141,7 +141,7 @@ def include_snapshots(lake: Lake, day: date, traffic_rel: str, cube: reports.Cub
                                                 pc.less(ts, pa.scalar(end, ts.type))))
                     if mine.num_rows:
                         sink.write(mine)
-                        cube.add(mine)
+                        cube.add(reports.cube(mine))  # the day's builder folds cubes of parts
                         rows += mine.num_rows
             used.append({"snapshot_id": manifest["snapshot_id"], "rows": rows})
     finally:

@@ -265,10 +265,10 @@ def endpoint_history(lake: Lake, first: date, last: date) -> tuple[DeviceHistory
             logons = logons.filter(pc.is_in(logons.column("source"), value_set=pa.array(["logon", "logged_on_users"])))
             for column in ("first_seen", "last_seen"):
                 users.append(logons.select([column, "device_id", "user"]).rename_columns(["ts", "device_id", "user"]))
-    ip_rows = pa.concat_tables(ips) if ips else pa.table({
+    ip_rows = pa.concat_tables(ips, promote_options="permissive") if ips else pa.table({
         "ts": pa.array([], schema.TIMESTAMP), "ip": pa.array([], pa.string()),
         "device_id": pa.array([], pa.string()), "device_name": pa.array([], pa.string())})
-    user_rows = pa.concat_tables(users) if users else pa.table({
+    user_rows = pa.concat_tables(users, promote_options="permissive") if users else pa.table({
         "ts": pa.array([], schema.TIMESTAMP), "device_id": pa.array([], pa.string()), "user": pa.array([], pa.string())})
     user_index = AsOfIndex(changes(user_rows, "device_id", "user"))
     no_list = AsOfIndex(user_rows.slice(0, 0))

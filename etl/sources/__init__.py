@@ -13,15 +13,16 @@ from etl.sources.base import Classified, PlannedInput, Source  # noqa: F401  (th
 REGISTERED = (
     "mde",
     "ocsf",
+    "cef",
+    "checkpoint",
+    "juniper_srx",
+    "fortigate",
+    "sophos",
 )
 
 SOURCES: dict[str, Source] = {name: import_module(f"etl.sources.{name}").SOURCE for name in REGISTERED}
 SNIFF_BYTES = 1 << 20
 ENDPOINT_SOURCES = ("mde", "ocsf")  # sources that name their device (their IPs feed attribution)
-
-
-class UnknownFormat(ValueError):
-    """No format, or more than one equally, claims a file."""
 
 
 @dataclass(frozen=True)
