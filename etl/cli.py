@@ -8,20 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from etl.query import late_days_to_rerun
-from etl.storage import Lake, StorageError, default_lake_url, manifest_path
-
-DAG_ID = "endpoint_continuous_report"
-
-
-class UserError(Exception):
-    """A problem the user can fix; shown as one line, no traceback."""
+from etl.errors import UserError
+from etl.output import print_table
+from etl.runner import run_days, run_days_airflow
+from etl.storage import Lake, StorageError, default_lake_url
 
 
 def _date(text: str) -> date:
@@ -55,105 +50,6 @@ def _ratio(text: str) -> float:
 # Running days: embedded Airflow or direct
 # ---------------------------------------------------------------------------
 
-def airflow_home(lake: Lake) -> str:
-    """$AIRFLOW_HOME, else `.airflow` next to a local lake, else ./.airflow."""
-    if os.environ.get("AIRFLOW_HOME"):
-        return os.environ["AIRFLOW_HOME"]
-    base = Path(lake.root).parent if lake.is_local else Path.cwd()
-    return str(base / ".airflow")
-
-
-def run_days_airflow(lake: Lake, days: list[date], on_result, dag_id: str = DAG_ID) -> None:
-    """Run a DAG once per day through Airflow (dag.test in one child process)."""
-    home = airflow_home(lake)
-    Path(home).mkdir(parents=True, exist_ok=True)
-    results = Path(home) / "cli-results.jsonl"
-    log_path = Path(home) / "cli-run.log"
-    results.write_text("")
-    env = {**os.environ, "CLOUD_DISCOVERY_LAKE": lake.url}
-    cmd = [sys.executable, "-m", "orchestration.embedded", "--dag", dag_id, "--airflow-home", home,
-           "--results", str(results), *[d.isoformat() for d in days]]
-    seen = 0
-    with open(log_path, "w") as log:
-        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        while True:
-            finished = child.poll() is not None
-            lines = results.read_text().splitlines()
-            for line in lines[seen:]:
-                outcome = json.loads(line)
-                if outcome["state"] != "success":
-                    failed = [t for t, s in outcome["tasks"].items() if s == "failed"]
-                    from orchestration.embedded import last_error
-                    error = last_error(log_path.read_text()) or "see the log"
-                    outcome["error"] = f"task {', '.join(failed) or '?'} failed: {error} (log: {log_path})"
-                on_result(outcome)
-            seen = len(lines)
-            if finished:
-                break
-            time.sleep(0.2)
-    if child.returncode != 0 and seen < len(days):
-        from orchestration.embedded import last_error
-        raise UserError(f"Airflow could not run the DAG: {last_error(log_path.read_text()) or 'see ' + str(log_path)}")
-
-
-def run_days_direct(lake: Lake, days: list[date], on_result, settings) -> None:
-    from etl.pipeline import RejectRatioExceeded, run_day
-
-    for day in days:
-        try:
-            run_day(lake.url, day, settings=settings)
-            on_result({"date": day.isoformat(), "state": "success"})
-        except RejectRatioExceeded as exc:
-            on_result({"date": day.isoformat(), "state": "failed", "error": str(exc)})
-
-
-def day_summary(lake: Lake, day: date) -> str:
-    manifest = lake.read_json(manifest_path(day))
-    counts = manifest["counts"]
-    read = sum(c["read"] for c in counts.values())
-    accepted = sum(c["accepted"] for c in counts.values())
-    skipped = sum(sum(c["skipped"].values()) for c in counts.values())
-    quarantined = sum(sum(c["quarantined"].values()) for c in counts.values())
-    tables = manifest["outputs"]
-    text = (f"{read:,} read, {accepted:,} transactions, {skipped:,} skipped, {quarantined:,} quarantined; "
-            f"{tables['machines']['rows']} machines, {tables['apps']['rows']} apps")
-    waiting = late_days_to_rerun(lake, day)
-    if waiting:
-        text += (f"; {sum(waiting.values())} late events for {', '.join(map(str, sorted(waiting)))} "
-                 f"(re-run those days to include them)")
-    return text
-
-
-def _run(lake: Lake, days: list[date], direct: bool, settings, progress: bool) -> int:
-    failures = 0
-    done = 0
-    started = time.monotonic()
-
-    def on_result(outcome: dict) -> None:
-        nonlocal failures, done
-        done += 1
-        day = date.fromisoformat(outcome["date"])
-        if outcome["state"] == "success":
-            line = f"{day}  ok  {day_summary(lake, day)}"
-        else:
-            failures += 1
-            line = f"{day}  FAILED  {outcome.get('error', '')}"
-        if progress:
-            width = 20
-            filled = int(width * done / len(days))
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{len(days)} {time.monotonic() - started:5.1f}s  " + line
-        print(line, flush=True)
-
-    if direct:
-        run_days_direct(lake, days, on_result, settings)
-    else:
-        if settings is not None:
-            for name, value in vars(settings).items():
-                os.environ[f"CLOUD_DISCOVERY_{name.upper()}"] = str(value)
-        run_days_airflow(lake, days, on_result)
-    return 1 if failures else 0
-
-
 # ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
@@ -186,7 +82,7 @@ def require_lake(lake: Lake) -> None:
 
 def cmd_run(args) -> int:
     require_lake(Lake(args.lake))
-    return _run(Lake(args.lake), [args.date], args.direct, _settings(args), progress=False)
+    return run_days(Lake(args.lake), [args.date], args.direct, _settings(args), progress=False)
 
 
 def cmd_backfill(args) -> int:
@@ -194,47 +90,7 @@ def cmd_backfill(args) -> int:
         raise UserError(f"--to {args.to} is before --from {args.from_}")
     days = [args.from_ + timedelta(days=i) for i in range((args.to - args.from_).days + 1)]
     require_lake(Lake(args.lake))
-    return _run(Lake(args.lake), days, args.direct, _settings(args), progress=True)
-
-
-def _print_table(table, fmt: str, title: str | None = None, limit: int | None = None) -> None:
-    import pyarrow.csv as pcsv
-
-    if limit is not None:
-        table = table.slice(0, limit)
-    if fmt == "csv":
-        import io
-        sink = io.BytesIO()
-        pcsv.write_csv(table, sink)
-        sys.stdout.write(sink.getvalue().decode())
-        return
-    if fmt == "json":
-        for row in table.to_pylist():
-            print(json.dumps(row, default=str))
-        return
-    if title:
-        print(f"\n{title}")
-    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
-    headers = table.column_names
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-    if not rows:
-        print("(no rows)")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
+    return run_days(Lake(args.lake), days, args.direct, _settings(args), progress=True)
 
 
 def cmd_report(args) -> int:
@@ -261,13 +117,13 @@ def cmd_report(args) -> int:
         return 0
     table = {"machines": query.machines_report, "apps": query.apps_report, "users": query.users_report}[args.what](
         lake, first, last)
-    _print_table(table, args.format, limit=args.limit)
+    print_table(table, args.format, limit=args.limit)
     return 0
 
 
 def _print_views(views: dict, args) -> None:
     for title, table in views.items():
-        _print_table(table.drop_columns([c for c in ("device_id",) if c in table.column_names and title != "overview"]),
+        print_table(table.drop_columns([c for c in ("device_id",) if c in table.column_names and title != "overview"]),
                      args.format, title=f"{title}", limit=args.limit)
 
 
@@ -284,7 +140,7 @@ def _report_snapshot(lake: Lake, args) -> int:
             raise UserError(f"no machine named {args.name!r} in snapshot {args.snapshot}")
         _print_views(views, args)
         return 0
-    _print_table(query.snapshot_report(lake, args.snapshot, args.what), args.format, limit=args.limit)
+    print_table(query.snapshot_report(lake, args.snapshot, args.what), args.format, limit=args.limit)
     return 0
 
 
@@ -371,7 +227,7 @@ def cmd_snapshots(args) -> int:
     if not rows:
         print(f"no snapshots in {lake.url}")
         return 0
-    _print_table(pa.Table.from_pylist(rows), "table")
+    print_table(pa.Table.from_pylist(rows), "table")
     return 0
 
 

@@ -12,7 +12,8 @@ DEMO_START = date(2026, 11, 16)
 
 def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, events_per_day: int = 20_000,
              direct: bool = False, start: date = DEMO_START) -> int:
-    from etl.cli import _print_table, _run
+    from etl.output import print_table
+    from etl.runner import run_days
     from etl.generate import generate_lake
     from etl.ingest import Settings
 
@@ -24,30 +25,30 @@ def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, event
     how = "directly (no Airflow)" if direct else "through the Airflow DAG endpoint_continuous_report (embedded, SQLite)"
     print(f"\nBuilding {days} days {how} ...")
     built = [start + timedelta(days=i) for i in range(days)]
-    status = _run(lake, built, direct, Settings.from_env(), progress=True)
+    status = run_days(lake, built, direct, Settings.from_env(), progress=True)
     if status:
         return status
     late = days_with_late_events(lake, built)
     if late:
         print(f"\nRe-running {len(late)} day(s) whose late events arrived after they were built "
               f"(the stray ledger makes the re-run read them) ...")
-        status = _run(lake, late, direct, Settings.from_env(), progress=True)
+        status = run_days(lake, late, direct, Settings.from_env(), progress=True)
         if status:
             return status
 
     apps = query.apps_report(lake, start, last)
-    _print_table(apps.select(["name", "category", "transactions", "users", "machines", "bytes_up", "bytes_down"]),
+    print_table(apps.select(["name", "category", "transactions", "users", "machines", "bytes_up", "bytes_down"]),
                  "table", title=f"Top discovered apps, {start} .. {last}", limit=10)
     machines_table = query.machines_report(lake, start, last)
-    _print_table(machines_table.select(["device_name", "os", "transactions", "bytes_up", "bytes_down", "apps",
+    print_table(machines_table.select(["device_name", "os", "transactions", "bytes_up", "bytes_down", "apps",
                                         "users", "ip_addresses"]),
                  "table", title="Top machines (bytes come from OCSF agents; Defender for Endpoint reports none)",
                  limit=10)
     if machines_table.num_rows:
         device, name, views = richest_machine(lake, machines_table, start, last)
-        _print_table(views["user history"].select(["user", "source", "first_seen", "last_seen"]), "table",
+        print_table(views["user history"].select(["user", "source", "first_seen", "last_seen"]), "table",
                      title=f"User history of {name}")
-        _print_table(views["IP-address history"].select(["ip", "source", "first_seen", "last_seen"]), "table",
+        print_table(views["IP-address history"].select(["ip", "source", "first_seen", "last_seen"]), "table",
                      title=f"IP-address history of {name}", limit=10)
 
     root = lake.root if lake.is_local else lake.url

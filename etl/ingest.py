@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import schemas
 from etl import schema, sources
 from etl.normalize import keep
-from etl.sources.base import CONTEXT_KINDS, Classified, PlannedInput, day_bounds, window
+from etl.sources.base import CONTEXT_KINDS, Classified, PlannedInput, window
 from etl.sources.framing.lines import PieceCutter, is_blank, raw_lines
 from etl.storage import Lake, stray_ledger_dir
 from etl.validate import GX_SAMPLE_ROWS

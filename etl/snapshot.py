@@ -13,7 +13,6 @@ the IP then, from the endpoint data of the lake, and device -> the user on it at
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta

@@ -86,6 +86,11 @@ def _validate_named(table: pa.Table, decl_name: str, scope: str | None, name: st
     return gx_validate(table, schemas.load(decl_name), scope, name)
 
 
+def warm_up() -> None:
+    """Import GX and build its context (seconds): the validation child does it before any sample."""
+    _gx_context()
+
+
 class _Done:
     def __init__(self, value: dict):
         self._value = value
@@ -96,33 +101,29 @@ class _Done:
 
 class _Pending:
     def __init__(self, validator: "SideValidator"):
-        self._validator, self._value = validator, None
+        self._validator, self._value, self._ready = validator, None, False
 
     def result(self) -> dict:
-        if self._value is None:
+        if not self._ready:
             self._validator._collect()
         return self._value
 
 
 class SideValidator:
-    """Great Expectations in a child process (`python -m etl.validate`), so its slow import and
-    its work overlap the pipeline's own on the second core. Samples travel as Arrow IPC files,
-    results come back as JSON lines, in order. In-process when asked (small inputs: nothing to
-    overlap) or when the child cannot be started."""
+    """Great Expectations in a child process (the same worker protocol as the day's parts,
+    `etl.workers`), so its slow import and its work overlap the pipeline's own on the second
+    core. Results come back in order. In-process when asked (small inputs: nothing to overlap)
+    or when the child cannot be started."""
 
     def __init__(self, in_process: bool = False):
         self._child = None
         self._waiting: list[_Pending] = []
         if in_process:
             return
-        import subprocess
-        import sys
-        import tempfile
+        from etl.workers import _Child
 
-        self._dir = tempfile.TemporaryDirectory(prefix="cd-gx-")
         try:
-            self._child = subprocess.Popen([sys.executable, "-m", "etl.validate"], stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+            self._child = _Child("etl.validate:warm_up")
         except OSError:
             self._child = None
 
@@ -130,49 +131,16 @@ class SideValidator:
         sample = sample_rows(table)
         if self._child is None:
             return _Done(_validate_named(sample, decl_name, scope, name))
-        import json
-
-        import pyarrow.feather as feather
-
-        path = os.path.join(self._dir.name, f"sample-{len(self._waiting)}.arrow")
-        feather.write_feather(sample, path, compression="uncompressed")
-        self._child.stdin.write(json.dumps({"path": path, "decl": decl_name, "scope": scope, "name": name}) + "\n")
-        self._child.stdin.flush()
+        self._child.submit(_validate_named, sample, decl_name, scope, name, more=True)
         pending = _Pending(self)
         self._waiting.append(pending)
         return pending
 
     def _collect(self) -> None:
-        import json
-
-        self._child.stdin.close()
         for pending in self._waiting:
-            line = self._child.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the validation process stopped early (exit {self._child.wait()})")
-            pending._value = json.loads(line)
+            if not pending._ready:
+                pending._value, pending._ready = self._child.result(), True
 
     def close(self) -> None:
         if self._child is not None:
-            if not self._child.stdin.closed:
-                self._child.stdin.close()
-            self._child.wait()
-            self._dir.cleanup()
-
-
-def _serve() -> None:
-    """Child side: warm GX up, then answer one JSON request line at a time."""
-    import json
-    import sys
-
-    import pyarrow.feather as feather
-
-    _gx_context()
-    for line in sys.stdin:
-        request = json.loads(line)
-        table = feather.read_table(request["path"])
-        print(json.dumps(_validate_named(table, request["decl"], request["scope"], request["name"])), flush=True)
-
-
-if __name__ == "__main__":
-    _serve()
+            self._child.close()

@@ -1,6 +1,7 @@
 """Run module-level functions in fresh Python child processes (`python -m etl.workers`).
 
-A call and its result travel pickled over the child's stdin and stdout. Unlike
+Calls and their results travel pickled over the child's stdin and stdout, in order: a pool
+child takes one call, a long-lived child (the Great Expectations validator) takes many. Unlike
 multiprocessing, the caller's `__main__` is never imported again (a script needs no
 `if __name__ == "__main__"` guard) and a daemonic parent, such as a Celery worker, may start
 children. Children start when the pool is made, so their imports overlap the caller's work.
@@ -20,14 +21,20 @@ class WorkerError(RuntimeError):
 
 
 class _Child:
+    """One child process serving calls in order: each `submit` sends a call, each `result`
+    receives the outcome of the oldest call not yet collected."""
+
     def __init__(self, preload: str):
         self._process = subprocess.Popen([sys.executable, "-m", "etl.workers", preload],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def submit(self, fn, *args) -> "_Child":
+    def submit(self, fn, *args, more: bool = False) -> "_Child":
+        """Send one call; `more` keeps the child for further calls (else it leaves after this one)."""
         try:
             pickle.dump((fn, args), self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self._process.stdin.close()
+            self._process.stdin.flush()
+            if not more:
+                self._process.stdin.close()
         except BrokenPipeError:
             pass  # the child is gone: result() says how
         return self
@@ -38,7 +45,8 @@ class _Child:
         except EOFError:
             raise WorkerError(f"a worker process stopped without a result (exit code {self._process.wait()}); "
                               "its error, if any, is in the log above") from None
-        self._process.wait()
+        if self._process.stdin.closed:
+            self._process.wait()
         if status == "error":
             raise value
         return value
@@ -76,28 +84,33 @@ class ChildProcessPool:
 
 
 def _serve() -> None:
-    """Child side: import the preload module, run the one call received, send back its outcome."""
+    """Child side: import the preload (`module` or `module:function` to call once, e.g. to warm
+    up a slow library), then run each call received, sending back its outcome, until EOF."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the result stream
     if len(sys.argv) > 1:
-        importlib.import_module(sys.argv[1])
-    try:
-        fn, args = pickle.load(sys.stdin.buffer)
-    except EOFError:
-        return  # the pool was shut down before giving this child work
-    try:
-        outcome = ("ok", fn(*args))
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-        exc.add_note("(raised in a worker process)\n" + "".join(traceback.format_exception(exc)))
-        outcome = ("error", exc)
-    try:
-        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - an exception that cannot be pickled still says what happened
-        error = outcome[1] if outcome[0] == "error" else None
-        text = "".join(traceback.format_exception(error)) if error else "the result could not be sent back"
-        data = pickle.dumps(("error", WorkerError(text)), protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(data)
-    out.flush()
+        module, _, function = sys.argv[1].partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            getattr(loaded, function)()
+    while True:
+        try:
+            fn, args = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return  # no more calls (or the pool was shut down before giving this child work)
+        try:
+            outcome = ("ok", fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+            exc.add_note("(raised in a worker process)\n" + "".join(traceback.format_exception(exc)))
+            outcome = ("error", exc)
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled still says what happened
+            error = outcome[1] if outcome[0] == "error" else None
+            text = "".join(traceback.format_exception(error)) if error else "the result could not be sent back"
+            data = pickle.dumps(("error", WorkerError(text)), protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(data)
+        out.flush()
 
 
 if __name__ == "__main__":

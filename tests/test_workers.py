@@ -53,3 +53,21 @@ def test_unused_children_leave_on_shutdown():
     children = [child._process for child in pool._idle]
     pool.shutdown()
     assert [process.returncode for process in children] == [0, 0]
+
+
+def test_the_validation_child_answers_like_in_process_validation_in_order():
+    import pyarrow as pa
+
+    from etl.validate import SideValidator
+
+    samples = [pa.table({"time": [1, 2], "class_uid": [4001, 9]}), pa.table({"time": [1, 5], "class_uid": [4001, 4002]})]
+    results = {}
+    for in_process in (True, False):
+        validator = SideValidator(in_process=in_process)
+        try:
+            pending = [validator.submit(s, "ocsf", None, f"s{i}") for i, s in enumerate(samples)]
+            results[in_process] = [p.result() for p in pending]
+        finally:
+            validator.close()
+    assert results[True] == results[False]
+    assert [r["success"] for r in results[False]] == [False, True]
