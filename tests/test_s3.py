@@ -158,3 +158,31 @@ def test_cli_report_against_s3(s3_day, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(out.strip().splitlines()) == 1 + 12
+
+
+def test_uploads_on_s3_become_snapshots_deduplicated_by_etag(s3_endpoint, tmp_path, capsys):
+    """An upload dropped by any S3 client (boto3 here) is found, built, and not rebuilt while
+    its ETag stands; the CLI reads its report over S3."""
+    import boto3
+
+    from etl.cli import main
+    from etl.snapshot import build_snapshot, find_uploads
+    from etl.storage import Lake
+    from tests.builders import lines, ocsf_event
+
+    prefix = f"uploads-{uuid.uuid4().hex[:8]}"
+    url = f"s3://{BUCKET}/{prefix}"
+    body = lines([ocsf_event(1_763_630_000_000 + i * 1000, host="www.dropbox.com") for i in range(5)])
+    boto3.client("s3", endpoint_url=s3_endpoint).put_object(
+        Bucket=BUCKET, Key=f"{prefix}/uploads/agents/feed.json", Body=body)
+    lake = Lake(url)
+    waiting = find_uploads(lake)
+    assert [u.path for u in waiting] == ["uploads/agents/feed.json"]
+    assert waiting[0].fingerprint.startswith("etag:")
+    manifest = build_snapshot(url, waiting[0])
+    assert manifest["counts"]["accepted"] == 5 and manifest["inputs"][0]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert find_uploads(lake) == []
+    code = main(["--lake", url, "report", "apps", "--snapshot", manifest["snapshot_id"], "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [json.loads(line)["app_id"] for line in out.splitlines()] == ["dropbox"]
