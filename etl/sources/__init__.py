@@ -14,8 +14,6 @@ REGISTERED = (
     "mde",
     "ocsf",
     "cef",
-    "checkpoint",
-    "juniper_srx",
     "fortigate",
     "sophos",
 )
