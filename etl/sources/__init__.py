@@ -13,9 +13,17 @@ from etl.sources.base import Classified, PlannedInput, Source  # noqa: F401  (th
 REGISTERED = (
     "mde",
     "ocsf",
+    "bluecoat",
     "cef",
+    "checkpoint",
+    "cisco_asa",
+    "forcepoint",
     "fortigate",
+    "juniper_srx",
+    "panos",
     "sophos",
+    "squid",
+    "w3c",
 )
 
 SOURCES: dict[str, Source] = {name: import_module(f"etl.sources.{name}").SOURCE for name in REGISTERED}
