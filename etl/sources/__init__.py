@@ -24,6 +24,8 @@ REGISTERED = (
     "sophos",
     "squid",
     "w3c",
+    "zeek",
+    "zscaler",
 )
 
 SOURCES: dict[str, Source] = {name: import_module(f"etl.sources.{name}").SOURCE for name in REGISTERED}
