@@ -62,7 +62,24 @@ def cmd_generate(args) -> int:
     summary = generate_lake(lake, args.start, args.days, args.machines, args.events_per_day, seed=args.seed,
                             users=args.users, compress=args.gzip)
     print(f"generated {summary} in {time.monotonic() - started:.1f}s into {lake.url}")
+    for fmt in args.appliance or []:
+        rel = write_appliance_upload(lake, fmt, args.start, args.days, args.machines, args.appliance_lines,
+                                     args.seed, args.users, args.events_per_day)
+        print(f"generated a {fmt} log of the same fleet: {lake.url}/{rel}")
     return 0
+
+
+def write_appliance_upload(lake: Lake, fmt: str, start: date, days: int, machines: int, lines: int, seed: int,
+                           users, events_per_day: int) -> str:
+    """An appliance log of the generated fleet, streamed into uploads/<fmt>/ like any upload."""
+    from etl.generate import appliance_log
+    from etl.storage import upload_path
+
+    rel = upload_path(fmt, f"generated-{start.isoformat()}.log")
+    with lake.fs.open(lake.full(rel), "wb") as out:
+        for block in appliance_log(fmt, start, days, machines, lines, seed, users, events_per_day=events_per_day):
+            out.write(block)
+    return rel
 
 
 def _settings(args):
@@ -303,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--events-per-day", type=_positive, default=20_000)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--gzip", action="store_true", help="write .json.gz objects")
+    gen.add_argument("--appliance", type=lambda text: [f for f in text.split(",") if f], default=None,
+                     metavar="squid,panos", help="also write appliance logs of the same fleet under uploads/<format>/")
+    gen.add_argument("--appliance-lines", type=_positive, default=5_000, help="appliance log lines per day (default 5000)")
     gen.set_defaults(func=cmd_generate)
 
     def add_run_options(p):

@@ -5,6 +5,7 @@ import time
 from datetime import date, timedelta
 
 from etl import query
+from etl.output import print_table
 from etl.storage import Lake
 
 DEMO_START = date(2026, 11, 16)
@@ -12,7 +13,6 @@ DEMO_START = date(2026, 11, 16)
 
 def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, events_per_day: int = 20_000,
              direct: bool = False, start: date = DEMO_START) -> int:
-    from etl.output import print_table
     from etl.runner import run_days
     from etl.generate import generate_lake
     from etl.ingest import Settings
@@ -51,6 +51,8 @@ def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, event
         print_table(views["IP-address history"].select(["ip", "source", "first_seen", "last_seen"]), "table",
                      title=f"IP-address history of {name}", limit=10)
 
+    show_uploaded_log(lake, start, days, machines, seed, events_per_day)
+
     root = lake.root if lake.is_local else lake.url
     print(f"""
 Reports (Parquet, Hive-partitioned by date): {root}/reports/<table>/date=YYYY-MM-DD/part-*.parquet
@@ -64,6 +66,27 @@ More: cloud-discovery report machine {name if machines_table.num_rows else 'NAME
 
 Demo finished in {time.monotonic() - began:.0f}s.""")
     return 0
+
+
+def show_uploaded_log(lake: Lake, start: date, days: int, machines: int, seed: int, events_per_day: int) -> None:
+    """Upload a Squid log of the same fleet, build its snapshot, and show its rows attributed in
+    the continuous report (the days it covers are rebuilt with it)."""
+    import pyarrow.compute as pc
+
+    from etl.cli import write_appliance_upload
+    from etl.snapshot import build_snapshot, find_uploads, refresh_days, summary
+
+    rel = write_appliance_upload(lake, "squid", start, days, machines, 2_000, seed, None, events_per_day)
+    print(f"\nUploaded a Squid access.log of the same fleet: {rel}")
+    for upload in find_uploads(lake):
+        manifest = build_snapshot(lake.url, upload)
+        print(summary(manifest))
+    rebuilt = refresh_days(lake.url)
+    print(f"  {len(rebuilt)} continuous days rebuilt to include it")
+    rows = query.read_table(lake, "traffic", start, start, ["ts", "source", "device_name", "user", "src_ip", "dest_host",
+                                                           "bytes_down", "action"])
+    squid = rows.filter(pc.equal(rows.column("source"), "squid")).drop_columns(["date"])
+    print_table(squid, "table", title=f"Squid rows in the continuous traffic of {start}, attributed by IP", limit=5)
 
 
 def days_with_late_events(lake: Lake, days: list[date]) -> list[date]:

@@ -62,30 +62,54 @@ def field_names(head_lines: list[bytes]) -> list[str]:
 
 def split_fields(lines: pa.Array) -> pa.ListArray:
     """Each line's values: split at runs of blanks, double-quoted values kept whole (quotes on)."""
-    lines = pc.utf8_trim_whitespace(lines)
-    if pc.any(pc.match_substring(lines, '"')).as_py():
-        # the parts between quotes (odd positions after splitting at `"`) get their blanks masked
-        parts = pc.split_pattern(lines, '"')
-        offsets = parts.offsets.to_numpy()
-        values = parts.values.slice(offsets[0], offsets[-1] - offsets[0])
-        position = np.arange(len(values)) - np.repeat(offsets[:-1] - offsets[0], np.diff(offsets))
-        inside = pa.array((position % 2) == 1)
-        masked = pc.replace_substring(pc.replace_substring(values, " ", _SPACE_MARK), "\t", _TAB_MARK)
-        values = pc.if_else(inside, masked, values)
-        lines = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), values), '"')
-    return pc.ascii_split_whitespace(lines)
+    return pc.ascii_split_whitespace(_mask_quoted_blanks(pc.ascii_trim_whitespace(pc.fill_null(lines, ""))))
+
+
+def _mask_quoted_blanks(lines: pa.StringArray) -> pa.StringArray:
+    """The blanks between double quotes replaced by marks (numpy over the lines' bytes: the quote
+    parity is a running count of quotes, restarted at each line that follows an odd one)."""
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    if not len(lines) or lines.buffers()[2] is None:
+        return lines
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+    low = int(offsets[0])
+    raw = np.frombuffer(lines.buffers()[2], dtype=np.uint8)[low:int(offsets[-1])]
+    quote = raw == 34
+    if not quote.any():
+        return lines
+    parity = np.cumsum(quote, dtype=np.uint8) & 1  # wraps at 256: the parity survives
+    bounds = offsets - low
+    before = np.zeros(len(lines), dtype=np.uint8)
+    before[1:] = parity[bounds[1:-1] - 1] if len(lines) > 1 else before[1:]
+    before[bounds[:-1] == 0] = 0
+    if before.any():  # some line has an odd number of quotes: its parity must not leak on
+        parity ^= np.repeat(before, np.diff(bounds))
+    inside = parity.astype(bool)
+    masked = raw.copy()
+    masked[inside & (raw == 32)] = ord(_SPACE_MARK)
+    masked[inside & (raw == 9)] = ord(_TAB_MARK)
+    return pa.StringArray.from_buffers(len(lines), pa.py_buffer(bounds.astype(np.int32)), pa.py_buffer(masked))
+
+
+def _take_field(tokens: pa.ListArray, index: int) -> pa.Array:
+    """The `index`-th value of every list (each has more than `index` values)."""
+    starts = tokens.offsets.to_numpy()[:-1]
+    return pc.take(tokens.values, pa.array(starts + index))
 
 
 def field_values(values: pa.Array) -> pa.Array:
-    """Raw values -> text: quotes off, masked blanks back, `-` and empty -> null."""
-    quoted = pc.and_(pc.starts_with(values, '"'), pc.and_(pc.ends_with(values, '"'),
-                                                          pc.greater_equal(pc.binary_length(values), 2)))
-    if pc.any(quoted).as_py():
+    """Raw values -> text: quotes off (and the blanks masked inside them back), `-` and empty -> null."""
+    opens = pc.starts_with(values, '"')
+    if pc.any(opens).as_py():
+        quoted = pc.and_(opens, pc.and_(pc.ends_with(values, '"'), pc.greater_equal(pc.binary_length(values), 2)))
         inner = pc.replace_substring(pc.utf8_slice_codeunits(values, 1, -1), '""', '"')
+        inner = pc.replace_substring(pc.replace_substring(inner, _SPACE_MARK, " "), _TAB_MARK, "\t")
         values = pc.if_else(quoted, inner, values)
-    if pc.any(pc.match_substring(values, _SPACE_MARK)).as_py() or pc.any(pc.match_substring(values, _TAB_MARK)).as_py():
-        values = pc.replace_substring(pc.replace_substring(values, _SPACE_MARK, " "), _TAB_MARK, "\t")
-    return pc.if_else(pc.is_in(values, value_set=pa.array(["-", ""])), _NULL, values)
+    empty = pc.less_equal(pc.binary_length(values), 1)  # only then can it be "-" or ""
+    if pc.any(empty).as_py():
+        values = pc.if_else(pc.and_(empty, pc.or_(pc.equal(values, "-"), pc.equal(values, ""))), _NULL, values)
+    return values
 
 
 class W3cReader(TextReader):
@@ -165,7 +189,7 @@ class W3cReader(TextReader):
         for f in self.schema:
             index = next((position[a] for a in self.aliases[f.name] if a in position), None)
             if index is not None and n:
-                columns[f.name] = field_values(pc.list_element(tokens, index)).cast(f.type)
+                columns[f.name] = field_values(_take_field(tokens, index)).cast(f.type)
             elif f.name in self.fallbacks and self.directives.get(self.fallbacks[f.name]):
                 day = self.directives[self.fallbacks[f.name]].split()[0]
                 columns[f.name] = pa.array([day if _DATE.match(day) else None] * n, f.type)

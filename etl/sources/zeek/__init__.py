@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 import schemas
 from etl import schema
-from etl.normalize import blank_to_null, clean_host, constant, keep, parse_time, to_int64
+from etl.normalize import blank_to_null, clean_host, constant, parse_time, to_int64
 from etl.sources.base import Classified, Source, head_lines, share_of_lines
 from etl.sources.framing.text import TextReader
 from etl.sources.framing.zeek_tsv import DIRECTIVE_COLUMN, PATH_COLUMN, ZeekTsvFraming
