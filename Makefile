@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-snapshot clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/continuous_report.py
+
+bench-snapshot: $(VENV)/.installed
+	$(PY) bench/snapshot.py
 
 clean:
 	rm -rf $(VENV) lake .airflow
