@@ -78,3 +78,23 @@ def output_digests(manifest: dict) -> dict[str, list[str]]:
 
 def output_file_names(manifest: dict, table: str) -> list[str]:
     return sorted(f["path"].rsplit("/", 1)[-1] for f in manifest["outputs"][table]["files"])
+
+
+def sample_bytes(samples_dir: Path, *parts: str) -> bytes:
+    """A file of ../shared/samples (read-only, never copied); skips the test when it is absent."""
+    import pytest
+
+    path = Path(samples_dir).joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path.read_bytes()
+
+
+def read_with(source, data: bytes):
+    """(parsed, classified) of a whole input read by a source in one piece."""
+    parsed = source.reader().parse(data)
+    return parsed, source.classify(parsed.rows)
+
+
+def non_blank_line_numbers(data: bytes) -> list[int]:
+    return [n for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]

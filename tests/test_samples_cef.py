@@ -15,6 +15,7 @@ import pytest
 
 from etl import sources
 from etl.sources.framing.kv import cef_values, split_cef
+from tests.builders import sample_bytes
 
 NAME = "cef"
 EXPECTED_REJECTS = {1: "ts: missing", 2: "ts: missing", 4: "ts: missing"}
@@ -22,10 +23,7 @@ EXPECTED_REJECTS = {1: "ts: missing", 2: "ts: missing", 4: "ts: missing"}
 
 @pytest.fixture(scope="module")
 def sample(samples_dir) -> bytes:
-    path = samples_dir / "cef" / "test-cef.log"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
+    return sample_bytes(samples_dir, "cef", "test-cef.log")
 
 
 @pytest.fixture(scope="module")

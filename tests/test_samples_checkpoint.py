@@ -16,6 +16,7 @@ import pytest
 
 from etl import sources
 from etl.sources.checkpoint import SOURCE, syslog_time
+from tests.builders import non_blank_line_numbers, read_with, sample_bytes
 
 FILES = ["test-checkpoint.log", "test-r81x.excerpt.log"]
 EXPECTED_REJECTS = {
@@ -25,12 +26,8 @@ EXPECTED_REJECTS = {
 
 
 def _run(samples_dir, name):
-    path = samples_dir / "checkpoint" / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    data = path.read_bytes()
-    parsed = SOURCE.reader().parse(data)
-    return data, parsed, SOURCE.classify(parsed.rows)
+    data = sample_bytes(samples_dir, "checkpoint", name)
+    return (data, *read_with(SOURCE, data))
 
 
 def _value(line: str, key: str):
@@ -52,7 +49,7 @@ def test_detected_and_every_line_accounted(samples_dir, name):
     numbers = (classified.rejected.column("input_line").to_pylist()
                + classified.transactions.column("input_line").to_pylist()
                + classified.skipped.column("input_line").to_pylist())
-    lines = [n for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    lines = non_blank_line_numbers(data)
     assert sorted(numbers) == lines
 
 

@@ -17,6 +17,7 @@ import pytest
 import etl.sources.cisco_asa as asa
 from etl import sources
 from etl.sources.cisco_asa import SOURCE
+from tests.builders import non_blank_line_numbers, read_with, sample_bytes
 
 NAME = "test-sample.log"
 ALLOWED = {"302014", "302016", "304001"}
@@ -25,12 +26,8 @@ BLOCKED = {"106001", "106006", "106007", "106015", "106023", "710003", "304002"}
 
 @pytest.fixture(scope="module")
 def run(samples_dir):
-    path = samples_dir / "cisco_asa" / NAME
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    data = path.read_bytes()
-    parsed = SOURCE.reader().parse(data)
-    return data, parsed, SOURCE.classify(parsed.rows)
+    data = sample_bytes(samples_dir, "cisco_asa", NAME)
+    return (data, *read_with(SOURCE, data))
 
 
 def test_detected_and_every_line_accounted(run):
@@ -40,7 +37,7 @@ def test_detected_and_every_line_accounted(run):
     assert classified.rejected.num_rows == 0
     numbers = (classified.transactions.column("input_line").to_pylist()
                + classified.skipped.column("input_line").to_pylist())
-    assert sorted(numbers) == [n for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    assert sorted(numbers) == non_blank_line_numbers(data)
 
 
 def test_kinds_and_bytes_match_a_plain_reading(run):

@@ -15,18 +15,15 @@ import pytest
 
 from etl import sources
 from etl.sources.juniper_srx import SOURCE
+from tests.builders import non_blank_line_numbers, read_with, sample_bytes
 
 NAME = "test-flow.excerpt.log"
 
 
 @pytest.fixture(scope="module")
 def run(samples_dir):
-    path = samples_dir / "juniper_srx" / NAME
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    data = path.read_bytes()
-    parsed = SOURCE.reader().parse(data)
-    return data, parsed, SOURCE.classify(parsed.rows)
+    data = sample_bytes(samples_dir, "juniper_srx", NAME)
+    return (data, *read_with(SOURCE, data))
 
 
 def test_detected_and_every_line_accounted(run):
@@ -36,7 +33,7 @@ def test_detected_and_every_line_accounted(run):
     assert classified.rejected.num_rows == 0
     numbers = (classified.transactions.column("input_line").to_pylist()
                + classified.skipped.column("input_line").to_pylist())
-    assert sorted(numbers) == [n for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    assert sorted(numbers) == non_blank_line_numbers(data)
 
 
 def test_kinds_and_bytes_match_a_plain_reading(run):

@@ -15,16 +15,14 @@ import pytest
 
 from etl import sources
 from etl.sources.framing.kv import kv_values
+from tests.builders import sample_bytes
 
 NAME = "sophos"
 
 
 @pytest.fixture(scope="module")
 def sample(samples_dir) -> bytes:
-    path = samples_dir / "sophos" / "test-sophos-18-5-content-filtering-http.log"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
+    return sample_bytes(samples_dir, "sophos", "test-sophos-18-5-content-filtering-http.log")
 
 
 @pytest.fixture(scope="module")
