@@ -15,7 +15,7 @@ import schemas
 from etl import schema
 from etl.normalize import blank_to_null, clean_host, constant, keep, lower, parse_time, to_int64
 from etl.sources.base import Classified, Source, share_of_lines
-from etl.sources.framing.kv import CefReader, local_to_utc
+from etl.sources.framing.kv import CefReader, local_to_utc, time_reason
 
 NAME = "cef"
 DECL = schemas.load(NAME)
@@ -56,12 +56,7 @@ def cef_time(values) -> pa.ChunkedArray:
 def _timestamps(rows: pa.Table) -> tuple[pa.Array, pa.Array]:
     ts = pc.coalesce(cef_time(rows.column("rt")), cef_time(rows.column("end")), cef_time(rows.column("start")),
                      parse_time(rows.column("syslog_ts"), "iso8601"))
-    written = None
-    for name in ("rt", "end", "start"):
-        has = pc.is_valid(_clean(rows, name))
-        written = has if written is None else pc.or_(written, has)
-    reason = pc.if_else(written, "ts: not a valid time", "ts: missing")
-    return ts, pc.if_else(pc.is_null(ts), reason, _NULL)
+    return ts, time_reason(rows, ts, ("rt", "end", "start"))
 
 
 def classify(rows: pa.Table) -> Classified:

@@ -17,7 +17,7 @@ import schemas
 from etl import schema
 from etl.normalize import blank_to_null, clean_host, constant, keep, lower, to_int64
 from etl.sources.base import Classified, Source, share_of_lines
-from etl.sources.framing.kv import KvReader, epoch_to_utc, local_to_utc
+from etl.sources.framing.kv import KvReader, epoch_to_utc, local_to_utc, time_reason
 
 NAME = "fortigate"
 DECL = schemas.load(NAME)
@@ -50,12 +50,7 @@ def _timestamps(rows: pa.Table) -> tuple[pa.Array, pa.Array]:
     ts = pc.coalesce(local_to_utc(local, _clean(rows, "tz")),  # no tz: UTC; unreadable tz: next
                      epoch_to_utc(_clean(rows, "eventtime")), epoch_to_utc(_clean(rows, "timestamp")),
                      epoch_to_utc(_clean(rows, "itime")))
-    written = None
-    for name in ("date", "time", "eventtime", "timestamp", "itime"):
-        has = pc.is_valid(_clean(rows, name))
-        written = has if written is None else pc.or_(written, has)
-    reason = pc.if_else(written, "ts: not a valid time", "ts: missing")
-    return ts, pc.if_else(pc.is_null(ts), reason, _NULL)
+    return ts, time_reason(rows, ts, ("date", "time", "eventtime", "timestamp", "itime"))
 
 
 def classify(rows: pa.Table) -> Classified:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import schema
-from etl.normalize import UTC_US
+from etl.normalize import UTC_US, blank_to_null
 from etl.sources.framing.text import TextReader, rejected_lines, split_syslog, with_lines
 
 _NULL = pa.scalar(None, pa.string())
@@ -287,3 +287,14 @@ class CefReader(TextReader):
         columns.update({name: values[key] for name, key in self.keys.items()})
         table = pa.table([columns[f.name] for f in self.schema], schema=self.schema)
         return with_lines(table, numbers), rejects
+
+
+def time_reason(rows: pa.Table, ts, written_in: tuple[str, ...]) -> pa.Array:
+    """Why a row's time is null: "ts: missing" when none of the `written_in` fields holds a value,
+    "ts: not a valid time" when one does but nothing parsed; null where `ts` is set."""
+    written = None
+    for name in written_in:
+        has = pc.is_valid(blank_to_null(rows.column(name)))
+        written = has if written is None else pc.or_(written, has)
+    reason = pc.if_else(written, "ts: not a valid time", "ts: missing")
+    return pc.if_else(pc.is_null(ts), reason, pa.scalar(None, pa.string()))
