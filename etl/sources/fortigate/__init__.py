@@ -26,7 +26,6 @@ _SUBTYPES = pa.array(_TRAFFIC["subtypes"])
 _ALLOWED = pa.array(_TRAFFIC["allowed"])
 _BLOCKED = pa.array(_TRAFFIC["blocked"])
 _WEBFILTER_BLOCKED = pa.array(DECL["webfilter_blocked"])
-_NULL = pa.scalar(None, pa.string())
 
 # logid (FortiOS) or log_id (FortiManager / FortiAnalyzer) of 10 digits, and a type=
 _LOGID = re.compile(rb'(?:^|[\s>])(?:logid|log_id)="?\d{10}"?(?:\s|$)')
