@@ -13,7 +13,8 @@ the IP then, from the endpoint data of the lake, and device -> the user on it at
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -128,6 +129,14 @@ class Counts:
                 "files_refused": self.files_refused, "reconciled": self.reconciles()}
 
 
+WORKERS = 2  # pieces of one upload in work at once: the machines this runs on have two cores or more
+
+
+def _parse_and_classify(source: Source, reader, data: bytes, first_line: int, newlines: int):
+    parsed = reader.parse(data, first_line, newlines)
+    return parsed, source.classify(parsed.rows)
+
+
 class UploadReader:
     """Reads every member of one upload, accounting for every line; keeps the canonical
     transactions (all days: a snapshot covers whatever its log covers)."""
@@ -163,27 +172,39 @@ class UploadReader:
             self.size, self.sha256 = stream.size, stream.sha256
 
     def _read_member(self, stream):
+        """A big upload is one task, so its pieces use both cores here (Arrow kernels and
+        read_csv release the GIL): a stateless reader's pieces are parsed and classified two at
+        a time; a reader that keeps state from piece to piece (a header) parses in order on this
+        thread while the piece before is classified. Results are taken in order, at most
+        `WORKERS` pieces ahead, so memory stays flat."""
         cutter = PieceCutter(CHUNK_BYTES)
         source, reader, refused = self.forced, None, None
-        for piece, first_line, newlines in cutter.pieces(stream.blocks()):
-            if reader is None:
-                if is_blank(piece):
-                    continue
-                head = bytes(piece[:sources.SNIFF_BYTES])
-                if source is None:
-                    detection = sources.detect(head)
-                    if detection.best is None:
-                        refused = (detection.explain(), head[:2000].decode("utf-8", "replace"))
-                        stream.drain()
-                        break
-                    source = sources.get(detection.best)
-                reader = source.reader()
-            parsed = reader.parse(piece, first_line, newlines)
-            classified = source.classify(parsed.rows)
-            self._account(stream.label, source, piece, first_line, parsed, classified)
-            if classified.transactions.num_rows:
-                yield classified.transactions.append_column(
-                    "input_path", pa.array([stream.label] * classified.transactions.num_rows, pa.string()))
+        in_flight: deque = deque()
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="piece") as pool:
+            for piece, first_line, newlines in cutter.pieces(stream.blocks()):
+                if reader is None:
+                    if is_blank(piece):
+                        continue
+                    head = bytes(piece[:sources.SNIFF_BYTES])
+                    if source is None:
+                        detection = sources.detect(head)
+                        if detection.best is None:
+                            refused = (detection.explain(), head[:2000].decode("utf-8", "replace"))
+                            stream.drain()
+                            break
+                        source = sources.get(detection.best)
+                    reader = source.reader()
+                data = bytes(piece)  # its own copy: the cutter reuses its buffer meanwhile
+                if getattr(reader, "stateless", False):
+                    work = pool.submit(_parse_and_classify, source, reader, data, first_line, newlines)
+                else:
+                    parsed = reader.parse(data, first_line, newlines)
+                    work = pool.submit(lambda p=parsed: (p, source.classify(p.rows)))
+                in_flight.append((data, first_line, work))
+                while len(in_flight) >= WORKERS:
+                    yield from self._finish(stream.label, source, *in_flight.popleft())
+            while in_flight:
+                yield from self._finish(stream.label, source, *in_flight.popleft())
         record = {"path": stream.label, "bytes": stream.size, "decoded": stream.decoded,
                   "format": source.name if source is not None and not refused else None}
         if refused or (stream.problem and stream.decoded == 0):
@@ -196,6 +217,13 @@ class UploadReader:
         if source is not None and not refused:
             self.formats[source.name] += 1
         self.members.append(record)
+
+    def _finish(self, label, source, data, first_line, work):
+        parsed, classified = work.result()
+        self._account(label, source, data, first_line, parsed, classified)
+        if classified.transactions.num_rows:
+            yield classified.transactions.append_column(
+                "input_path", pa.array([label] * classified.transactions.num_rows, pa.string()))
 
     def _refuse_whole(self, label: str, reason: str, raw: str | None, count: bool = True) -> None:
         """A file (or archive member) that cannot be read at all: one quarantine row, no lines."""

@@ -274,6 +274,7 @@ class DelimitedReader(TextReader):
             raise ValueError("delimiter and quote must differ")
         self.delimiter, self.quote, self.min_fields = delimiter, quote, min_fields
         self.comment, self.kind_column, self.header = comment, kind_column, header
+        self.stateless = not header
         self.select = dict(select) if select is not None else None
         self.names = list(self.select) if self.select is not None else list(columns or [])
         self.problem: str | None = None

@@ -241,6 +241,8 @@ class KvReader(TextReader):
     without a single `key=`, and lines cut inside a quoted value (an odd number of quotes), are
     rejected."""
 
+    stateless = True
+
     def __init__(self, decl: dict, unquoted: str = "token"):
         self.decl, self.unquoted = decl, unquoted
         self.schema = schema.flat_schema(decl)
@@ -267,6 +269,8 @@ class CefReader(TextReader):
     """CEF lines (behind any syslog prefix) -> the declared columns: `syslog_ts` (the header's time
     as written), the seven CEF header fields, and one column per extension key (`key:` names the
     CEF key when the column name differs). Lines without a complete CEF header are rejected."""
+
+    stateless = True
 
     def __init__(self, decl: dict):
         self.decl = decl

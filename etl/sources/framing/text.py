@@ -61,7 +61,12 @@ def _reject_bad_utf8(data, starts, ends, numbers):
 
 
 class TextReader:
-    """Base LineReader of text formats: subclasses implement `parse_lines`."""
+    """Base LineReader of text formats: subclasses implement `parse_lines`.
+
+    `stateless`: parsing a piece depends on that piece alone (no header read from an earlier
+    piece), so pieces of one object may be parsed at the same time, on several threads."""
+
+    stateless = False
 
     def parse(self, data, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
         lines, numbers, rejects = text_lines(data, first_line)

@@ -134,6 +134,8 @@ def _mask(array) -> np.ndarray:
 class SquidReader(TextReader):
     """Squid access.log lines -> the columns of schemas/squid.yaml (one reader per object)."""
 
+    stateless = True
+
     def parse(self, data, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
         fast = self._fast(data, first_line)
         return fast if fast is not None else super().parse(data, first_line, newlines)
