@@ -12,6 +12,7 @@ import json
 import os
 import posixpath
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -33,6 +34,8 @@ LEDGER_PREFIX = "_ledger"
 UPLOADS_PREFIX = "uploads"
 SNAPSHOTS_PREFIX = "snapshots"
 PARSERS_PREFIX = "reference/parsers"
+CATALOG_REFERENCE = "reference/catalog"
+POLICIES_PREFIX = "reference/policies"
 
 
 class StorageError(Exception):
@@ -337,10 +340,32 @@ class RawStream:
         self._digest = hashlib.sha256()
         self._blocks = None
         self._scratch = scratch
+        self._hasher: ThreadPoolExecutor | None = None
+        self._hashing: deque = deque()
 
     @property
     def sha256(self) -> str:
+        self._hashed()
         return self._digest.hexdigest()
+
+    def _hash(self, raw) -> None:
+        """Hash a block on a thread of its own (in order: one worker), so hashing a big upload
+        overlaps its parsing; a block in a reused scratch buffer is hashed at once."""
+        if self._scratch is not None:
+            self._digest.update(raw)
+            return
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+        self._hashing.append(self._hasher.submit(self._digest.update, raw))
+        while len(self._hashing) > 2:  # at most two blocks held for hashing
+            self._hashing.popleft().result()
+
+    def _hashed(self) -> None:
+        while self._hashing:
+            self._hashing.popleft().result()
+        if self._hasher is not None:
+            self._hasher.shutdown()
+            self._hasher = None
 
     def _read(self, handle):
         if self._scratch is None or not hasattr(handle, "readinto"):
@@ -350,7 +375,7 @@ class RawStream:
                 self._scratch.extend(bytes(self.BLOCK_BYTES - len(self._scratch)))
             with memoryview(self._scratch) as whole:
                 raw = whole[:handle.readinto(whole[:self.BLOCK_BYTES]) or 0]
-        self._digest.update(raw)
+        self._hash(raw)
         self.size += len(raw)
         return raw
 
@@ -372,32 +397,38 @@ class RawStream:
             handle = self.lake.fs.open(self.lake.full(self.rel), "rb")
         except OSError as exc:
             raise StorageError(f"cannot read {self.lake.url}/{self.rel}: {exc}") from exc
-        with handle:
-            raw = self._read(handle)
-            decoder, kind = self._decoder(raw)
-            first = True
-            while raw:
-                if decoder is None:
-                    text = raw
+        try:
+            with handle:
+                yield from self._decoded(handle)
+        finally:
+            self._hashed()
+
+    def _decoded(self, handle):
+        raw = self._read(handle)
+        decoder, kind = self._decoder(raw)
+        first = True
+        while raw:
+            if decoder is None:
+                text = raw
+            else:
+                try:
+                    text = decoder.decompress(raw)
+                except (zlib.error, OSError, EOFError) as exc:
+                    self.problem = f"corrupt {kind}: {exc}"
                 else:
-                    try:
-                        text = decoder.decompress(raw)
-                    except (zlib.error, OSError, EOFError) as exc:
-                        self.problem = f"corrupt {kind}: {exc}"
-                    else:
-                        self.problem = bomb_problem(self.decoded + len(text), self.size, self.limits)
-                    if self.problem:
-                        while self._read(handle):  # the checksum covers the whole object
-                            pass
-                        break
-                if first and text:
-                    text, first = (text[len(UTF8_BOM):] if text[:len(UTF8_BOM)] == UTF8_BOM else text), False
-                if text:
-                    self.decoded += len(text)
-                    yield text
-                raw = self._read(handle)
-            if decoder is not None and not decoder.eof and self.problem is None:
-                self.problem = f"corrupt {kind}: compressed file ended before the end-of-stream marker was reached"
+                    self.problem = bomb_problem(self.decoded + len(text), self.size, self.limits)
+                if self.problem:
+                    while self._read(handle):  # the checksum covers the whole object
+                        pass
+                    break
+            if first and text:
+                text, first = (text[len(UTF8_BOM):] if text[:len(UTF8_BOM)] == UTF8_BOM else text), False
+            if text:
+                self.decoded += len(text)
+                yield text
+            raw = self._read(handle)
+        if decoder is not None and not decoder.eof and self.problem is None:
+            self.problem = f"corrupt {kind}: compressed file ended before the end-of-stream marker was reached"
 
     def drain(self) -> None:
         """Read (and hash) whatever `blocks()` has not consumed yet."""
@@ -623,6 +654,20 @@ def snapshot_manifests_dir() -> str:
 def upload_ledger_path(rel: str) -> str:
     """The note of which snapshot an upload path was last turned into."""
     return f"{LEDGER_PREFIX}/uploads/{hashlib.sha1(rel.encode()).hexdigest()}.json"
+
+
+def catalog_reference_path(name: str) -> str:
+    """An organisation's catalog file: apps.csv, weights.yaml, overrides.yaml."""
+    return f"{CATALOG_REFERENCE}/{name}"
+
+
+def tag_history_dir() -> str:
+    return f"{CATALOG_REFERENCE}/tags"
+
+
+def tag_entry_path(when: datetime, app_id: str) -> str:
+    """One object per tag change (object stores cannot append): time-ordered names."""
+    return f"{tag_history_dir()}/{when.strftime('%Y%m%dT%H%M%S%fZ')}-{safe_name(app_id)}.json"
 
 
 def custom_parser_path(name: str) -> str:

@@ -39,8 +39,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+from etl.sources.base import ParsedLines
+from etl.sources.framing.lines import is_utf8
 from etl.sources.framing.text import TextReader, rejected_lines, with_lines
 
+UTF8_BOM = b"\xef\xbb\xbf"
 _PLACEHOLDERS = ("\x1f", "\x1e", "\x1d", "\x1c", "\x00")
 _NULL = pa.scalar(None, pa.string())
 _SAMPLE = 64  # lines whose field counts choose the first read's width
@@ -302,11 +305,95 @@ class DelimitedReader(TextReader):
                 self.positions.append(None)
                 self.problem = self.problem or f"the header has no column {field!r}"
 
+    def refine(self, rows: pa.Table) -> pa.Table:
+        """A format's last touch to the rows, on both paths below (default: none)."""
+        return rows
+
+    def parse(self, data, first_line: int = 1, newlines: int | None = None) -> ParsedLines:
+        """A piece with none of what needs line-by-line care (quotes, CR, empty lines, BOMs,
+        invalid UTF-8) goes to read_csv whole, without being cut into a line array first; any
+        other piece, line by line (`parse_lines`)."""
+        fast = self._whole_piece(data, first_line, newlines) if self.stateless and self.comment is None else None
+        if fast is None:
+            return super().parse(data, first_line, newlines)
+        return fast
+
+    def parse_lines(self, lines: pa.Array, numbers: np.ndarray):
+        rows, rejects = self._parse_lines(lines, numbers)
+        return self.refine(rows), rejects
+
+    def _whole_piece(self, data, first_line: int, newlines: int | None = None) -> ParsedLines | None:
+        raw = data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B")
+        if not len(raw):
+            return None
+        text = bytes(raw) if isinstance(raw, memoryview) else raw
+        # one-byte searches only (memchr speed); an empty line is found after read_csv instead
+        if any(mark in text for mark in [b"\r", b"\xef"] + ([self.quote.encode()] if self.quote else [])):
+            if b"\r" in text or UTF8_BOM in text or (self.quote and self.quote.encode() in text):
+                return None
+        if not is_utf8(text):
+            return None
+        wanted = sorted({p for p in self.positions if p is not None})
+        width = Counter(line.count(self.delimiter.encode()) + 1
+                        for line in text[:1 << 16].split(b"\n")[:_SAMPLE] if line).most_common(1)[0][0]
+        if width < 2 or ((width < self.min_fields) if self.min_fields is not None else (width != self.width)):
+            return None  # most lines have the wrong field count: the line-by-line path says so per line
+        others: list[tuple[int, int, str]] = []
+
+        def note(row) -> str:
+            others.append((row.number, row.actual_columns, row.text))
+            return "skip"
+
+        names = [f"f{i}" for i in range(width)]
+        ends = [names[0], names[-1]]  # empty on an empty line, which read_csv reads as a row of empties
+        include = sorted({names[i] for i in wanted if i < width} | set(ends), key=names.index)
+        table = pv.read_csv(
+            pa.py_buffer(text),
+            read_options=pv.ReadOptions(column_names=names, use_threads=False, block_size=len(text) + 1),
+            parse_options=pv.ParseOptions(delimiter=self.delimiter, quote_char=False, newlines_in_values=False,
+                                          ignore_empty_lines=False, invalid_row_handler=note),
+            convert_options=pv.ConvertOptions(column_types={c: pa.string() for c in include}, include_columns=include,
+                                              strings_can_be_null=False, check_utf8=False))
+        if pc.any(pc.and_(pc.equal(table.column(ends[0]), ""), pc.equal(table.column(ends[1]), ""))).as_py():
+            return None  # perhaps an empty line: the line-by-line path drops those
+        total = table.num_rows + len(others)
+        lines = (text.count(b"\n") if newlines is None else newlines) + (not text.endswith(b"\n"))
+        if any(number is None for number, _, _ in others) or total != lines:
+            return None
+        main = np.ones(total, dtype=bool)
+        main[np.array([n for n, _, _ in others], dtype=np.int64) - 1] = False
+        numbers = np.arange(first_line, first_line + total)
+        fields = _fields_of(table, width, wanted, table.num_rows)
+        if others:
+            blank = np.array([not t.strip() for _, _, t in others], dtype=bool)  # not lines at all
+            line_kept = np.ones(total, dtype=bool)
+            line_kept[np.array([n for n, _, _ in others], dtype=np.int64)[blank] - 1] = False
+            compact = np.cumsum(line_kept) - 1  # a kept line's index among the kept lines
+            kept = [o for o, b in zip(others, blank) if not b]
+            at = compact[np.array([n for n, _, _ in kept], dtype=np.int64) - 1]
+            rest = split_fields(pa.array([t for _, _, t in kept], pa.string()), wanted, self.delimiter, None)
+            n_kept = int(line_kept.sum())
+            merged = _assemble([(compact[main], fields, np.full(table.num_rows, width, np.int64)),
+                                (at, rest.fields, rest.counts)], n_kept, wanted, np.zeros(n_kept, dtype=bool))
+            fields, counts, numbers = merged.fields, merged.counts, numbers[line_kept]
+            texts = {first_line + n - 1: t for n, _, t in kept}
+        else:
+            counts, texts = np.full(total, width, np.int64), {}
+        wrong = counts < self.min_fields if self.min_fields is not None else counts != self.width
+        expected = f"expected at least {self.min_fields}" if self.min_fields is not None else f"expected {self.width}"
+        rejects = [(int(n), f"{int(c)} fields, {expected}", texts[int(n)]) for n, c in zip(numbers[wrong], counts[wrong])]
+        if wrong.any():
+            good = pa.array(~wrong)
+            fields, numbers = {i: f.filter(good) for i, f in fields.items()}, numbers[~wrong]
+        n = len(numbers)
+        rows = self._table(pa.nulls(n, pa.string()), fields, numbers, n)
+        return ParsedLines(self.refine(rows), rejects, n + len(rejects))
+
     def output_schema(self) -> pa.Schema:
         names = ([self.kind_column] if self.kind_column else []) + self.names
         return pa.schema([(name, pa.string()) for name in names])
 
-    def parse_lines(self, lines: pa.Array, numbers: np.ndarray):
+    def _parse_lines(self, lines: pa.Array, numbers: np.ndarray):
         lines = _as_array(lines)
         n = len(lines)
         special = np.zeros(n, dtype=bool)   # header and comment lines

@@ -3,6 +3,7 @@ every framing reader)."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 
 def line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,6 +76,16 @@ def _released(*views: memoryview) -> bool:
         for view in views:
             view.release()
     except BufferError:
+        return False
+    return True
+
+
+def is_utf8(data) -> bool:
+    """Is the whole piece valid UTF-8 (checked by Arrow, without a copy)?"""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
         return False
     return True
 

@@ -59,14 +59,13 @@ class PanosReader(DelimitedReader):
     def __init__(self):
         super().__init__(select=_POSITIONS, min_fields=DECL["min_fields"])
 
-    def parse_lines(self, lines, numbers):
-        rows, rejects = super().parse_lines(lines, numbers)
+    def refine(self, rows):
         kind = rows.column("type")
         for name, kind_of in (("bytes", "TRAFFIC"), ("url", "THREAT")):
             own = pc.fill_null(pc.equal(kind, kind_of), False)
             rows = rows.set_column(rows.schema.get_field_index(name), name,
                                    pc.if_else(own, rows.column(name), _NULL))
-        return rows, rejects
+        return rows
 
 
 def _reasons(kind, subtype) -> pa.ChunkedArray:

@@ -31,6 +31,7 @@ from etl import schema
 from etl.normalize import clean_host, constant, on_distinct
 from etl.sources.base import Classified, ParsedLines, Source, head_lines
 from etl.sources.framing import w3c
+from etl.sources.framing.lines import is_utf8
 from etl.sources.framing.text import LINE_COLUMN, TextReader, split_syslog, text_lines
 
 NAME = "squid"
@@ -189,7 +190,7 @@ class SquidReader(TextReader):
         work = bytearray(raw)  # a copy: the padding is filled in it
         if b"\r" in work and work.count(b"\r") != work.count(b"\r\n"):
             return None  # a bare CR is a line end to the CSV parser, not to the line numbering
-        if not _utf8(work):
+        if not is_utf8(work):
             return None  # the regex reader rejects the lines that are not UTF-8, one by one
         buf = np.frombuffer(work, dtype=np.uint8)
         _fill_padding(buf)
@@ -229,16 +230,6 @@ class SquidReader(TextReader):
         rows = pa.concat_tables([rows, more])
         rows = rows.take(pc.sort_indices(rows.column(LINE_COLUMN)))
         return ParsedLines(rows, sorted(rejects), rows.num_rows + len(rejects))
-
-
-def _utf8(data: bytearray) -> bool:
-    """Is the whole piece valid UTF-8 (checked by Arrow, without a copy)?"""
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
-    try:
-        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
 
 
 def _fill_padding(buf: np.ndarray) -> None:
