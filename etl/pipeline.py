@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from etl import code_version, reports, schema
 from etl.attribute import UserHistory, attribute_users
-from etl.catalog import Catalog, shipped_catalog
+from etl.catalog import Catalog, lake_catalog
+from etl.catalog.score import app_risk
 from etl.identity import Directory, load_directory
 from etl.ingest import DayReader, PlannedInput, Settings, ledger_entry_path, plan_inputs, split_into_parts
 from etl.sources import SOURCES
@@ -43,7 +44,7 @@ def new_run_id() -> str:
 
 
 def _with_apps(transactions: pa.Table, catalog) -> pa.Table:
-    matched = catalog.match(transactions.column("dest_host"))
+    matched = catalog.match(transactions.column("dest_host"), transactions.column("dest_ip"))
     table = pa.Table.from_arrays([*transactions.columns, *matched.columns],
                                  names=[*transactions.column_names, *matched.column_names])
     return schema.conform(table, "traffic")
@@ -167,7 +168,7 @@ def ingest_day(lake_url: str | None, day: date, run_id: str, settings: Settings 
     pool = _part_pool(others, len(parts))
     try:
         directory, directory_input = load_directory(lake)
-        catalog = shipped_catalog()
+        catalog = lake_catalog(lake)
         reader = DayReader(lake, day, settings)
         held_back = [tx for tx in reader.read_all([p for p in planned if p.reads_first]) if tx is not None]
         preparer = Preparer(UserHistory.from_context(reader.context_tables(), directory), directory, catalog)
@@ -243,9 +244,11 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
     for name in CONTEXT_KINDS:
         path = stage.context(name)
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
-    tables = reports.build_reports(day, traffic_cube, context, directory)
+    risk, scoring = app_risk(lake)
+    tables = reports.build_reports(day, traffic_cube, context, directory, risk)
     staged = {name: lake.write_parquet(stage.report(name), table) for name, table in tables.items()}
     lake.write_json(stage.reports_index, staged)
+    lake.write_json(stage.draft, {**lake.read_json(stage.draft), "scoring": scoring})
     return {"date": day.isoformat(), "run_id": run_id,
             "rows": {n: t.num_rows for n, t in tables.items()}}
 

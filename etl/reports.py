@@ -212,17 +212,27 @@ def machine_apps(traffic: pa.Table, names: pa.Table) -> pa.Table:
     return schema.conform(out, "machine_apps").sort_by([("device_id", "ascending"), ("app_id", "ascending")])
 
 
-def apps(traffic: pa.Table) -> pa.Table:
+def apps(traffic: pa.Table, risk: pa.Table | None = None) -> pa.Table:
+    """`risk`: app_id, score, tag of the catalog's apps (`catalog.score.app_risk`)."""
     # app_id decides app_name and category: grouping by all three keeps them without first/last
     out = _group(traffic, ["app_id", "app_name", "category"], [("user", "count_distinct"),
                  ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
                  {"app_name": "name", "user_count_distinct": "users",
                   "device_id_count_distinct": "machines", "src_ip_count_distinct": "ip_addresses"})
     out = out.append_column("bytes", _sum_pair(out, "bytes_up", "bytes_down"))
-    out = out.append_column("score", pa.nulls(out.num_rows, pa.float64()))
-    out = out.append_column("tag", pa.array(["none"] * out.num_rows, pa.string()))
+    out = with_risk(out, risk)
     out = schema.conform(out, "apps")
     return out.sort_by([("transactions", "descending"), ("app_id", "ascending")])
+
+
+def with_risk(table: pa.Table, risk: pa.Table | None) -> pa.Table:
+    """score and tag joined on app_id (tag `none` for an app with no decision)."""
+    if risk is None:
+        risk = pa.table({"app_id": pa.array([], pa.string()), "score": pa.array([], pa.float64()),
+                         "tag": pa.array([], pa.string())})
+    at = pc.index_in(table.column("app_id"), value_set=risk.column("app_id"))
+    table = table.append_column("score", pc.take(risk.column("score"), at))
+    return table.append_column("tag", pc.fill_null(pc.take(risk.column("tag"), at), "none"))
 
 
 def users(traffic: pa.Table, directory: Directory) -> pa.Table:
@@ -232,6 +242,13 @@ def users(traffic: pa.Table, directory: Directory) -> pa.Table:
                   "src_ip_count_distinct": "ip_addresses"})
     out = out.join(directory.attributes(), "user", join_type="left outer")
     return schema.conform(out, "users").sort_by([("transactions", "descending"), ("user", "ascending")])
+
+
+def user_apps(traffic: pa.Table) -> pa.Table:
+    out = _group(traffic, ["user", "app_id", "app_name", "category"], [("device_id", "count_distinct")],
+                 {"device_id_count_distinct": "machines"})
+    out = out.filter(pc.is_valid(out.column("app_id")))
+    return schema.conform(out, "user_apps").sort_by([("user", "ascending"), ("app_id", "ascending")])
 
 
 def ip_addresses(traffic: pa.Table) -> pa.Table:
@@ -262,8 +279,10 @@ def unknown_domains(traffic: pa.Table) -> pa.Table:
     return schema.conform(out, "unknown_domains")
 
 
-def build_reports(day: date, traffic: pa.Table, context: dict, directory: Directory) -> dict[str, pa.Table]:
-    """Every report table but traffic (which ingest writes as it goes), from the traffic cube."""
+def build_reports(day: date, traffic: pa.Table, context: dict, directory: Directory,
+                  risk: pa.Table | None = None) -> dict[str, pa.Table]:
+    """Every report table but traffic (which ingest writes as it goes) and alerts (policies read
+    the lake's history), from the traffic cube."""
     names = device_names(traffic, context)
     ips = machine_ips(day, traffic, context, names)
     return {
@@ -271,8 +290,9 @@ def build_reports(day: date, traffic: pa.Table, context: dict, directory: Direct
         "machine_apps": machine_apps(traffic, names),
         "machine_users": machine_users(day, traffic, context, directory, names),
         "machine_ips": ips,
-        "apps": apps(traffic),
+        "apps": apps(traffic, risk),
         "users": users(traffic, directory),
+        "user_apps": user_apps(traffic),
         "ip_addresses": ip_addresses(traffic),
         "unknown_domains": unknown_domains(traffic),
     }

@@ -131,6 +131,8 @@ def rules_for(decl: dict, table: str | None = None) -> list[tuple[str, str, obje
             rules.append((name, "between", (col.get("min"), col.get("max"))))
         if "in_set" in col:
             rules.append((name, "in_set", tuple(col["in_set"])))
+        if "matches" in col:
+            rules.append((name, "matches", col["matches"]))
         if col.get("format") == "iso8601":
             rules.append((name, "iso8601", None))
     for group in decl.get("require_any", []):
@@ -148,6 +150,8 @@ def rule_reason(column: str, rule: str, arg) -> str:
         return f"{column}: out of range [{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
     if rule == "in_set":
         return f"{column}: not one of {list(arg)}"
+    if rule == "matches":
+        return f"{column}: does not match {arg}"
     if rule == "iso8601":
         return f"{column}: not an ISO 8601 timestamp"
     if rule == "require_any":
@@ -178,6 +182,8 @@ def _violates(table: pa.Table, column: str, rule: str, arg, parsed: dict | None 
             bad = above if bad is None else pc.or_(bad, above)
     elif rule == "in_set":
         bad = pc.invert(pc.is_in(values, value_set=pa.array(arg, type=values.type)))
+    elif rule == "matches":
+        bad = pc.invert(pc.match_substring_regex(values, arg))
     elif rule == "iso8601":
         shaped = pc.match_substring_regex(values, ISO8601)
         # well-shaped but impossible (2026-02-30, hour 25): the parse says so
@@ -251,6 +257,8 @@ def gx_expectations(decl: dict, present: list[str], scope: str | None = None) ->
             expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
         elif rule == "in_set":
             expectations.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(arg)))
+        elif rule == "matches":
+            expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=arg))
         elif rule == "iso8601":
             expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=ISO8601))
     return expectations

@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 
 from etl import code_version, reports, schema, sources
 from etl.attribute import AsOfIndex, DeviceHistory, UserHistory, attribute_devices, attribute_users, changes
-from etl.catalog import shipped_catalog
+from etl.catalog import lake_catalog
+from etl.catalog.score import app_risk
 from etl.identity import Directory, load_directory
 from etl.ingest import QUARANTINE_SCHEMA, CHUNK_BYTES, Settings, _quarantine_rows, _reason_key, _value_counts
 from etl.sources.base import Source
@@ -373,7 +374,7 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
         raise AssertionError(f"counts for {upload.path} do not reconcile: {reader.counts.as_dict()}")
 
     directory, directory_input = load_directory(lake)
-    catalog = shipped_catalog()
+    catalog = lake_catalog(lake)
     history_days = 0
     if first is not None:
         devices, users, history_days = endpoint_history(lake, first.date(), last.date())
@@ -397,7 +398,8 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
     lake.remove(staging)
 
     outputs = {"traffic": {"path": f"{snapshot_dir(sid)}/traffic", "rows": traffic_file["rows"], "files": [traffic_file]}}
-    for name, table in reports.build_reports(None, cube.result(), {}, directory).items():
+    risk, scoring = app_risk(lake, catalog)
+    for name, table in reports.build_reports(None, cube.result(), {}, directory, risk).items():
         entry = lake.write_parquet(snapshot_file(sid, name), table)
         outputs[name] = {"path": f"{snapshot_dir(sid)}/{name}", "rows": entry["rows"], "files": [entry]}
     quarantine = reader.quarantine_table()
@@ -416,6 +418,7 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
         "attribution": {**attribution_shares(prepare.attribution), "history_days": history_days},
         "code_version": code_version(),
         "catalog_version": catalog.version,
+        "scoring": scoring,
         "outputs": outputs,
         "quarantine": quarantined,
     }
