@@ -9,9 +9,11 @@ and OCSF network/HTTP activity under `raw/ocsf/`.
    exports land in hour folders by arrival time;
 2. **ingest** parses, validates (declared rules on every row, Great Expectations on a sample),
    quarantines rejects, attributes users and matches the app catalog;
-3. **build_reports** computes machines, machine_apps/users/ips, apps, users, ip_addresses and
-   unknown_domains;
-4. **commit** publishes `reports/<table>/date=YYYY-MM-DD/` and writes the manifest last.
+3. **build_reports** computes machines, machine_apps/users/ips, apps (with score and tag), users, ip_addresses,
+   unknown_domains and user_apps (who used which app);
+4. **evaluate_policies** runs the discovery policies (`reference/policies/*.yaml`, else the
+   shipped templates) on the day and its history: one alert per app per policy per dedup window;
+5. **commit** publishes `reports/<table>/date=YYYY-MM-DD/` and writes the manifest last.
 
 Re-running a day replaces exactly that day. Catchup is on: clearing a range of runs is a backfill.
 All logic lives in `etl.pipeline`; these tasks only pass the data interval.
@@ -58,14 +60,20 @@ def endpoint_continuous_report():
         return build_day(None, data_interval_start.date(), run_id)
 
     @task
-    def commit(built: dict, data_interval_start=None, run_id=None) -> dict:
+    def evaluate_policies(built: dict, data_interval_start=None, run_id=None) -> dict:
+        from etl.pipeline import evaluate_policies_day
+
+        return evaluate_policies_day(None, data_interval_start.date(), run_id)
+
+    @task
+    def commit(evaluated: dict, data_interval_start=None, run_id=None) -> dict:
         from etl.pipeline import commit_day
 
         return commit_day(None, data_interval_start.date(), run_id)
 
     ingested = ingest()
     wait >> ingested
-    commit(build_reports(ingested))
+    commit(evaluate_policies(build_reports(ingested)))
 
 
 endpoint_continuous_report()

@@ -282,6 +282,219 @@ def cmd_process_uploads(args) -> int:
     return 0
 
 
+def _catalog_context(lake: Lake):
+    from etl.catalog import lake_catalog
+    from etl.catalog.score import lake_scoring
+    from etl.catalog.tags import current
+
+    catalog = lake_catalog(lake)
+    return catalog, lake_scoring(lake, catalog), current(lake)
+
+
+def _find_app(catalog, text: str) -> dict:
+    app = catalog.find(text)
+    if app is None:
+        raise UserError(f"no app {text!r} in the catalog (an app id or name; `cloud-discovery catalog lookup HOST` "
+                        f"finds the app of a host)")
+    return app
+
+
+def _score(value) -> str:
+    return "N/A" if value is None else f"{value:.2f}"
+
+
+def cmd_catalog(args) -> int:
+    import pyarrow as pa
+
+    from etl.catalog import views
+
+    lake = Lake(args.lake)
+    catalog, scoring, tags = _catalog_context(lake)
+    if args.action == "lookup":
+        result = views.lookup(catalog, scoring, tags, args.target)
+        if args.format == "json":
+            print(json.dumps(result))
+        elif result["app_id"] is None:
+            print(f"{result['host']}: no app in catalog {catalog.version}; registered domain {result['registered_domain']}")
+        else:
+            print(f"{result['host']}: {result['name']} ({result['app_id']}), {result['category']}, score "
+                  f"{_score(result['score'])}, tag {result['tag']}, matched {result['matched_pattern']}")
+        return 0
+    if args.action == "stats":
+        result = views.stats(catalog)
+        if args.format == "json":
+            print(json.dumps(result))
+            return 0
+        print(f"catalog {result['catalog_version']}: {result['apps']} apps ({result['custom_apps']} the organisation's own) "
+              f"in {result['categories']} categories, {result['facts']} documented facts")
+        print("apps with at least one documented fact, per group: " +
+              ", ".join(f"{g} {share:.0%}" for g, share in result["coverage"].items()))
+        print_table(pa.Table.from_pylist([{"factor": f, "apps_documented": share}
+                                          for f, share in result["factor_coverage"].items()]), "table")
+        return 0
+    if args.action == "explain":
+        from etl.catalog.score import explain
+
+        result = explain(scoring, _find_app(catalog, args.target)["app_id"])
+        if args.format == "json":
+            print(json.dumps(result))
+            return 0
+        print(f"{result['name']} ({result['app_id']}), {result['category']}: score {_score(result['score'])} "
+              f"(catalog {result['catalog_version']}, weights {result['weights_hash']}, N/A: {result['na']})")
+        if "override" in result:
+            print(f"  override: {result['override']}")
+        rows = views.contributions(result)
+        print_table(pa.Table.from_pylist([{**r, "score": r["score"], "points": None if r["points"] is None else round(r["points"], 3)}
+                                          for r in rows]).drop_columns(["group_score"]), "table")
+        print("score = sum of points = sum over groups of group_weight x group_score / sum of group weights; "
+              "group_score = weighted mean of its counted factors")
+        return 0
+    if args.action == "suggest":
+        from etl import query, reports
+
+        first, last = _range_or_recent(lake, args)
+        unknown = reports.unknown_domains(query.traffic_cube(lake, first, last))
+        found = views.suggestions(unknown, args.limit, first, last)
+        if args.format == "json":
+            print(json.dumps({"from": first.isoformat(), "to": last.isoformat(), "suggestions": found}))
+            return 0
+        if args.format == "csv":
+            import csv
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(found[0]["row"]) if found else ["app_id"],
+                                    lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(s["row"] for s in found)
+            return 0
+        if not found:
+            print(f"no unknown domains between {first} and {last}")
+            return 0
+        print(f"top unknown registered domains {first}..{last}; add rows to reference/catalog/apps.csv "
+              f"(pick a category), then `cloud-discovery rescore --from {first} --to {last}`")
+        print_table(pa.Table.from_pylist([{k: v for k, v in s.items() if k not in ("row", "example_hosts")}
+                                          for s in found]), "table")
+        print("\napps.csv rows (cloud-discovery catalog suggest --format csv):")
+        for s in found:
+            r = s["row"]
+            print(",".join([r["app_id"], r["name"], r["vendor"], r["category"], r["domains"], r["ip_ranges"], r["source"]]))
+        return 0
+    raise AssertionError(args.action)
+
+
+def _range_or_recent(lake: Lake, args) -> tuple[date, date]:
+    """--from/--to, else the 30 days up to the latest committed day."""
+    from etl import query
+
+    if args.from_ and args.to:
+        if args.to < args.from_:
+            raise UserError(f"--to {args.to} is before --from {args.from_}")
+        return args.from_, args.to
+    latest = query.latest_committed_day(lake)
+    if latest is None:
+        raise UserError(f"no committed days in {lake.url}; run `cloud-discovery run` first")
+    last = args.to or latest
+    return args.from_ or last - timedelta(days=29), last
+
+
+def cmd_tag(args) -> int:
+    from etl.catalog import lake_catalog
+    from etl.catalog.tags import TAGS, history, set_tag
+
+    lake = Lake(args.lake)
+    app = _find_app(lake_catalog(lake), args.app)
+    if args.history:
+        entries = history(lake, app["app_id"])
+        if args.format == "json":
+            print(json.dumps({"app_id": app["app_id"], "history": entries}))
+        elif not entries:
+            print(f"{app['app_id']}: never tagged (its tag is none)")
+        else:
+            import pyarrow as pa
+            print_table(pa.Table.from_pylist(entries).select(["when", "who", "old", "tag", "note"]), "table")
+        return 0
+    if args.tag is None:
+        raise UserError(f"give a tag ({'|'.join(TAGS)}) or --history: cloud-discovery tag {args.app} unsanctioned")
+    entry = set_tag(lake, app["app_id"], args.tag, args.note)
+    if args.format == "json":
+        print(json.dumps(entry))
+        return 0
+    print(f"{app['app_id']}: {entry['old']} -> {entry['tag']} (by {entry['who']} at {entry['when']})")
+    print("days built from now on carry it; `cloud-discovery rescore --from D --to D` applies it to committed days")
+    return 0
+
+
+def cmd_block_script(args) -> int:
+    from etl.catalog.blocklists import render, tagged_domains
+
+    lake = Lake(args.lake)
+    catalog, _, tags = _catalog_context(lake)
+    apps = tagged_domains(catalog, tags, args.tag)
+    sys.stdout.write(render(args.format, apps, args.tag, catalog.version))
+    if not apps:
+        print(f"cloud-discovery: no app is tagged {args.tag} (cloud-discovery tag APP {args.tag})", file=sys.stderr)
+    return 0
+
+
+def cmd_rescore(args) -> int:
+    from etl.query import committed_days
+    from etl.rescore import rescore_day
+
+    if args.to < args.from_:
+        raise UserError(f"--to {args.to} is before --from {args.from_}")
+    lake = Lake(args.lake)
+    require_lake(lake)
+    days = committed_days(lake, args.from_, args.to)
+    if not days:
+        raise UserError(f"no committed days between {args.from_} and {args.to} in {lake.url}")
+    results = [rescore_day(lake.url, day) for day in days]
+    if args.format == "json":
+        print(json.dumps({"days": results}))
+        return 0
+    for r in results:
+        print(f"{r['date']}  version {r['version']}: {r['apps']} apps, {r['score_changes']} with a new score or tag, "
+              f"{r['alerts']} alerts{', traffic re-matched to the catalog' if r['traffic_rematched'] else ''}")
+    return 0
+
+
+def cmd_policy(args) -> int:
+    from etl import policies
+
+    lake = Lake(args.lake)
+    if args.action == "init":
+        from etl.storage import POLICIES_PREFIX
+        for template in sorted(policies.TEMPLATES.glob("*.yaml")):
+            rel = f"{POLICIES_PREFIX}/{template.name}"
+            if lake.exists(rel):
+                print(f"kept {lake.url}/{rel} (exists)")
+            else:
+                lake.write_bytes(rel, template.read_bytes())
+                print(f"wrote {lake.url}/{rel}")
+        return 0
+    if args.action == "list":
+        import pyarrow as pa
+        rows = [{"id": p.id, "name": p.name, "severity": p.severity, "group_by": p.group_by,
+                 "new_within_days": p.new_within_days, "dedup_days": p.dedup_days, "conditions": json.dumps(p.conditions),
+                 "from": p.where} for p in policies.load_policies(lake)]
+        if args.format == "json":
+            print(json.dumps({"policies": rows}))
+        else:
+            print_table(pa.Table.from_pylist(rows) if rows else pa.table({"id": pa.array([], pa.string())}), "table")
+        return 0
+    require_lake(lake)
+    first, last = _range_or_recent(lake, args)
+    found = policies.replay(lake, first, last)
+    if args.format == "json":
+        print(json.dumps({"from": first.isoformat(), "to": last.isoformat(), "would_fire": found}, default=str))
+        return 0
+    if not found:
+        print(f"no policy would fire between {first} and {last}")
+        return 0
+    import pyarrow as pa
+    print_table(pa.Table.from_pylist([{"date": a["date"], "policy": a["policy_id"], "app": a["app_id"],
+                                       "group": a["group_value"], "users": a["users"],
+                                       "top_users": a["top_users"][:3], "reason": a["reason"]} for a in found]), "table")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from etl.demo import run_demo
     return run_demo(Lake(args.lake), days=args.days, machines=args.machines, seed=args.seed,
@@ -379,7 +592,57 @@ def build_parser() -> argparse.ArgumentParser:
                                               "DAG once through Airflow; --direct in-process)")
     process.add_argument("--direct", action="store_true", help="call the etl steps in-process instead of through Airflow")
     process.set_defaults(func=cmd_process_uploads)
+
+    catalog = command("catalog", help="the app catalog: look a host up, coverage stats, explain a score, "
+                                      "suggest custom apps from unknown domains")
+    catalog.add_argument("action", choices=["lookup", "stats", "explain", "suggest"])
+    catalog.add_argument("target", nargs="?", help="HOST for lookup, APP (id or name) for explain")
+    catalog.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                         help="csv: only for suggest (ready-to-paste reference/catalog/apps.csv rows)")
+    catalog.add_argument("--from", dest="from_", type=_date, default=None, help="suggest: first day (default: 30 days before --to)")
+    catalog.add_argument("--to", type=_date, default=None, help="suggest: last day (default: the latest committed day)")
+    catalog.add_argument("--limit", type=_positive, default=20, help="suggest: how many domains (default 20)")
+    catalog.set_defaults(func=_checked_catalog)
+
+    tag = command("tag", help="sanction an app (sanctioned|unsanctioned|monitored|none), or show its tag history")
+    tag.add_argument("app", metavar="APP", help="app id or name")
+    tag.add_argument("tag", nargs="?", choices=["sanctioned", "unsanctioned", "monitored", "none"])
+    tag.add_argument("--note", default=None, help="why (kept in the history)")
+    tag.add_argument("--history", action="store_true", help="print the app's tag history")
+    tag.add_argument("--format", choices=["table", "json"], default="table")
+    tag.set_defaults(func=cmd_tag)
+
+    block = command("block-script", help="print a block list of the tagged apps in an appliance's own syntax")
+    block.add_argument("--format", required=True, choices=["squid", "panos", "fortigate", "zscaler", "bluecoat",
+                                                           "cisco_asa", "juniper_srx", "websense", "domains"])
+    block.add_argument("--tag", default="unsanctioned", choices=["sanctioned", "unsanctioned", "monitored"],
+                       help="which tag to list (default unsanctioned)")
+    block.set_defaults(func=cmd_block_script)
+
+    rescore = command("rescore", help="recompute committed days' app tables (apps, machine_apps, user_apps, "
+                                      "unknown_domains, alerts, app counts) under the current catalog, weights, "
+                                      "overrides and tags, from their traffic")
+    rescore.add_argument("--from", dest="from_", type=_date, required=True)
+    rescore.add_argument("--to", type=_date, required=True)
+    rescore.add_argument("--format", choices=["table", "json"], default="table")
+    rescore.set_defaults(func=cmd_rescore)
+
+    policy = command("policy", help="discovery policies: test them against committed days without writing, "
+                                    "list them, or copy the templates into the lake (init)")
+    policy.add_argument("action", choices=["test", "list", "init"])
+    policy.add_argument("--from", dest="from_", type=_date, default=None, help="test: first day (default: 30 days before --to)")
+    policy.add_argument("--to", type=_date, default=None, help="test: last day (default: the latest committed day)")
+    policy.add_argument("--format", choices=["table", "json"], default="table")
+    policy.set_defaults(func=cmd_policy)
     return parser
+
+
+def _checked_catalog(args) -> int:
+    if args.action in ("lookup", "explain") and not args.target:
+        raise UserError(f"catalog {args.action} needs {'a HOST' if args.action == 'lookup' else 'an APP'}")
+    if args.format == "csv" and args.action != "suggest":
+        raise UserError("--format csv is for catalog suggest")
+    return cmd_catalog(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 ingest_day  : raw window -> validated, attributed, cataloged traffic, its cube, context, quarantine (staged)
 build_day   : staged cube + context -> every other report table (staged)
+evaluate_policies_day : staged cube + the lake's history -> the day's alerts (staged)
 commit_day  : staged files -> their partitions, then the manifest (last). Re-running a day
               replaces exactly that day; a partition without its manifest is not committed.
 """
@@ -23,6 +24,7 @@ from etl.catalog import Catalog, lake_catalog
 from etl.catalog.score import app_risk
 from etl.identity import Directory, load_directory
 from etl.ingest import DayReader, PlannedInput, Settings, ledger_entry_path, plan_inputs, split_into_parts
+from etl.policies import evaluate_day
 from etl.sources import SOURCES
 from etl.sources.base import CONTEXT_KINDS, day_bounds
 from etl.storage import (
@@ -246,11 +248,27 @@ def build_day(lake_url: str | None, day: date, run_id: str) -> dict:
         context[name] = lake.read_parquet(path) if lake.exists(path) else None
     risk, scoring = app_risk(lake)
     tables = reports.build_reports(day, traffic_cube, context, directory, risk)
+    lake.write_parquet(stage.risk, risk)
     staged = {name: lake.write_parquet(stage.report(name), table) for name, table in tables.items()}
     lake.write_json(stage.reports_index, staged)
     lake.write_json(stage.draft, {**lake.read_json(stage.draft), "scoring": scoring})
     return {"date": day.isoformat(), "run_id": run_id,
             "rows": {n: t.num_rows for n, t in tables.items()}}
+
+
+def evaluate_policies_day(lake_url: str | None, day: date, run_id: str) -> dict:
+    """The discovery policies (reference/policies/) on the staged day -> its staged alerts."""
+    lake = Lake(lake_url)
+    stage = Stage.of(day, run_id)
+    if not lake.exists(stage.risk):
+        raise FileNotFoundError(f"{day}: no reports staged for run {run_id}; run the build step first")
+    directory, _ = load_directory(lake)
+    alerts = evaluate_day(lake, day, lake.read_parquet(stage.cube), lake.read_parquet(stage.risk), directory)
+    index = lake.read_json(stage.reports_index)
+    index["alerts"] = lake.write_parquet(stage.report("alerts"), alerts)
+    lake.write_json(stage.reports_index, index)
+    return {"date": day.isoformat(), "run_id": run_id, "alerts": alerts.num_rows,
+            "policies": sorted(set(alerts.column("policy_id").to_pylist()))}
 
 
 def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
@@ -297,9 +315,10 @@ def commit_day(lake_url: str | None, day: date, run_id: str) -> dict:
 
 
 def run_day(lake_url: str | None, day: date, run_id: str | None = None, settings: Settings | None = None) -> dict:
-    """The three steps in-process (what `cloud-discovery run --direct` does)."""
+    """The steps in-process (what `cloud-discovery run --direct` does)."""
     run_id = run_id or new_run_id()
     ingested = ingest_day(lake_url, day, run_id, settings)
     build_day(lake_url, day, run_id)
+    evaluate_policies_day(lake_url, day, run_id)
     committed = commit_day(lake_url, day, run_id)
     return {**ingested, **committed}

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from etl import reports, schema
 from etl.identity import load_directory
-from etl.storage import Lake, days_between, manifest_path
+from etl.storage import Lake, days_between, manifest_day, manifest_path, manifests_dir
 
 
 def is_committed(lake: Lake, day: date) -> bool:
@@ -22,6 +22,11 @@ def is_committed(lake: Lake, day: date) -> bool:
 
 def committed_days(lake: Lake, first: date, last: date) -> list[date]:
     return [d for d in days_between(first, last) if is_committed(lake, d)]
+
+
+def latest_committed_day(lake: Lake) -> date | None:
+    days = [d for d in (manifest_day(o.path) for o in lake.list_files(manifests_dir())) if d is not None]
+    return max(days, default=None)
 
 
 def read_table(lake: Lake, table: str, first: date, last: date, columns: list[str] | None = None) -> pa.Table:
@@ -83,7 +88,11 @@ def machines_report(lake: Lake, first: date, last: date) -> pa.Table:
 
 
 def apps_report(lake: Lake, first: date, last: date) -> pa.Table:
-    return reports.apps(traffic_cube(lake, first, last))
+    """Apps over the range, with the current score and tag (each day's partition keeps the ones it
+    was built or re-scored with)."""
+    from etl.catalog.score import app_risk
+
+    return reports.apps(traffic_cube(lake, first, last), app_risk(lake)[0])
 
 
 def users_report(lake: Lake, first: date, last: date) -> pa.Table:

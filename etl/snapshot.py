@@ -399,7 +399,10 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
 
     outputs = {"traffic": {"path": f"{snapshot_dir(sid)}/traffic", "rows": traffic_file["rows"], "files": [traffic_file]}}
     risk, scoring = app_risk(lake, catalog)
-    for name, table in reports.build_reports(None, cube.result(), {}, directory, risk).items():
+    snapshot_cube = cube.result()
+    tables = reports.build_reports(None, snapshot_cube, {}, directory, risk)
+    tables["alerts"] = snapshot_alerts(lake, snapshot_cube, risk, directory, first, last)
+    for name, table in tables.items():
         entry = lake.write_parquet(snapshot_file(sid, name), table)
         outputs[name] = {"path": f"{snapshot_dir(sid)}/{name}", "rows": entry["rows"], "files": [entry]}
     quarantine = reader.quarantine_table()
@@ -425,6 +428,20 @@ def build_snapshot(lake_url: str | None, upload: Upload | dict, settings: Settin
     lake.write_json(snapshot_manifest_path(sid), manifest)  # last: from here the snapshot is committed
     _note_upload(lake, upload, sha256, sid)
     return manifest
+
+
+def snapshot_alerts(lake: Lake, cube: pa.Table, risk: pa.Table, directory, first, last) -> pa.Table:
+    """The policies on the whole snapshot as one period ending on its last day; "new" means not
+    used in the continuous reports before the snapshot's first day. No dedup against the daily
+    alerts: a snapshot is a one-off look."""
+    from etl.policies import evaluate, lake_history, load_policies
+
+    policies = load_policies(lake)
+    if first is None or not policies:
+        return schema.report_schema("alerts").empty_table()
+    history = lake_history(lake, first.date(), policies, directory)
+    history.alerted = {}
+    return evaluate(policies, last.date(), cube, risk, directory, history)
 
 
 def _note_upload(lake: Lake, upload: Upload, sha256: str, sid: str) -> None:

@@ -617,6 +617,21 @@ def manifest_path(day: date) -> str:
     return f"{MANIFESTS_PREFIX}/reports/date={day.isoformat()}.json"
 
 
+def manifests_dir() -> str:
+    return f"{MANIFESTS_PREFIX}/reports"
+
+
+def manifest_day(rel: str) -> date | None:
+    """The day of a report manifest path, None for anything else."""
+    name = posixpath.basename(rel)
+    if not (name.startswith("date=") and name.endswith(".json")):
+        return None
+    try:
+        return date.fromisoformat(name[len("date="):-len(".json")])
+    except ValueError:
+        return None
+
+
 def upload_path(source: str, file_name: str) -> str:
     """Where an uploaded file lands: uploads/<source>/<name>; a name is never a path."""
     return f"{UPLOADS_PREFIX}/{safe_name(source)}/{safe_name(file_name)}"
@@ -702,6 +717,10 @@ class Stage:
     @property
     def draft(self) -> str:
         return f"{self.root}/draft.json"
+
+    @property
+    def risk(self) -> str:
+        return f"{self.root}/app-risk.parquet"
 
     @property
     def reports_index(self) -> str:

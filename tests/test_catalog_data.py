@@ -22,6 +22,26 @@ SHARED_PLATFORMS = {"amazonaws.com", "cloudfront.net", "googleusercontent.com", 
                     "vercel.app", "web.app", "firebaseapp.com"}
 
 
+# Public-suffix-list (private section) entries an app may still hold, because what is served
+# under them is that app's own service: uploads to ChatGPT, GitHub raw content, tunnels.
+VENDOR_SERVICE_SUFFIXES = {"githubusercontent.com", "oaiusercontent.com", "ngrok.io", "ngrok.app", "ngrok-free.app",
+                           "trycloudflare.com", "ts.net"}
+
+
+class _PrivateSuffixes:
+    def __init__(self):
+        from publicsuffixlist import PublicSuffixList
+        self.all, self.icann = PublicSuffixList(only_icann=False), PublicSuffixList(only_icann=True)
+
+    def is_private(self, domain: str) -> bool:
+        """A suffix under which others register names (x.notion.site is someone's page)."""
+        probe = "x." + domain
+        return self.all.publicsuffix(probe) == probe or (self.all.is_public(domain) and not self.icann.is_public(domain))
+
+
+_psl = _PrivateSuffixes()
+
+
 @pytest.fixture(scope="module")
 def apps() -> list[dict]:
     return list(csv.DictReader(APPS_CSV.open(encoding="utf-8")))
@@ -51,6 +71,7 @@ def test_domains_are_hostname_suffixes_held_by_one_app_each_and_no_shared_platfo
     assert not [d for d, n in held.items() if n > 1]
     assert not [d for d in held if not DOMAIN_RE.match(d)]
     assert not SHARED_PLATFORMS & set(held)
+    assert not [d for d in held if _psl.is_private(d) and d not in VENDOR_SERVICE_SUFFIXES]
     assert all(a["domains"] or a["ip_ranges"] for a in apps), "an app with nothing to match it by"
 
 

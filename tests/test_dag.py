@@ -59,7 +59,7 @@ def test_dag_shape(dagbag):
     assert dag.tags, "the DAG needs tags"
     assert dag.catchup is True
     assert dag.doc_md and dag.doc_md.strip()
-    assert {t.task_id for t in dag.tasks} >= {"ingest", "build_reports", "commit"}
+    assert {t.task_id for t in dag.tasks} >= {"ingest", "build_reports", "evaluate_policies", "commit"}
     for task in dag.tasks:
         assert task.retries >= 1, f"{task.task_id} has no retries"
     # daily: a run's data interval is exactly one UTC day, midnight to midnight
@@ -67,9 +67,10 @@ def test_dag_shape(dagbag):
     assert interval.start == datetime(2026, 11, 16, tzinfo=timezone.utc)
     assert interval.end - interval.start == timedelta(days=1)
     assert dag.timetable.summary in ("@daily", "0 0 * * *")
-    # ingest -> build_reports -> commit
+    # ingest -> build_reports -> evaluate_policies -> commit
     assert "build_reports" in dag.get_task("ingest").downstream_task_ids
-    assert "commit" in dag.get_task("build_reports").downstream_task_ids
+    assert "evaluate_policies" in dag.get_task("build_reports").downstream_task_ids
+    assert "commit" in dag.get_task("evaluate_policies").downstream_task_ids
 
 
 def test_dag_file_does_no_work_at_parse_time(tmp_path):
