@@ -37,8 +37,15 @@ def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, event
             return status
 
     apps = query.apps_report(lake, start, last)
-    print_table(apps.select(["name", "category", "transactions", "users", "machines", "bytes_up", "bytes_down"]),
-                 "table", title=f"Top discovered apps, {start} .. {last}", limit=10)
+    print_table(apps.select(["name", "category", "score", "tag", "transactions", "users", "machines", "bytes_up",
+                             "bytes_down"]),
+                 "table", title=f"Top discovered apps, {start} .. {last} (score 0-10, 10 safest: "
+                                f"cloud-discovery catalog explain APP)", limit=10)
+    alerts = query.read_table(lake, "alerts", start, last)
+    if alerts.num_rows:
+        print_table(alerts.select(["date", "policy_id", "app_name", "group_value", "users", "reason"]), "table",
+                    title=f"Discovery policy alerts, {start} .. {last}: {alerts.num_rows} (first 5; "
+                          f"cloud-discovery policy test --from {start} --to {last})", limit=5)
     machines_table = query.machines_report(lake, start, last)
     print_table(machines_table.select(["device_name", "os", "transactions", "bytes_up", "bytes_down", "apps",
                                         "users", "ip_addresses"]),

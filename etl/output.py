@@ -34,10 +34,16 @@ def print_table(table, fmt: str, title: str | None = None, limit: int | None = N
 
 
 def _cell(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     if value is None:
         return "-"
-    if hasattr(value, "strftime"):
+    if hasattr(value, "hour"):
         return value.strftime("%Y-%m-%d %H:%M")
+    if hasattr(value, "strftime"):  # a date
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     if isinstance(value, int) and abs(value) >= 10_000:
         return f"{value:,}"
     if isinstance(value, list):

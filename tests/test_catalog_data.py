@@ -111,3 +111,10 @@ def test_the_four_groups_all_have_documented_facts(facts):
 ])
 def test_hosts_match_their_app_by_longest_suffix(host, expected):
     assert shipped_catalog().match(pa.array([host])).column("app_id").to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(("ip", "expected"), [("149.154.167.51", "telegram"), ("2001:b28:f23d:f001::a", "telegram"),
+                                              ("149.154.176.1", None), ("10.1.2.3", None)])
+def test_an_app_known_by_address_matches_a_host_less_row_by_ip(ip, expected):
+    assert shipped_catalog().match(pa.array([None], pa.string()), pa.array([ip])).column("app_id").to_pylist() == [expected]
+
