@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from etl.errors import UserError
-from etl.output import print_table
+from etl.output import print_table, print_views, rows_json
 from etl.runner import run_days, run_days_airflow
 from etl.storage import Lake, StorageError, default_lake_url
 
@@ -111,54 +111,66 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from etl import query
+    import ipaddress
+
+    from etl import investigate, query
 
     lake = Lake(args.lake)
     require_lake(lake)
-    if args.snapshot:
-        return _report_snapshot(lake, args)
-    if args.from_ is None or args.to is None:
-        raise UserError("report needs --from and --to (or --snapshot ID)")
-    first, last = args.from_, args.to
-    if last < first:
-        raise UserError(f"--to {last} is before --from {first}")
-    if not query.committed_days(lake, first, last):
-        raise UserError(f"no committed days between {first} and {last} in {lake.url}; run `cloud-discovery run` first")
+    p = investigate.period(lake, args.from_, args.to, args.last, args.snapshot)
+    header = {"report": args.what, "from": p.first and p.first.isoformat(), "to": p.last and p.last.isoformat(),
+              "snapshot": p.snapshot}
+    if args.what in ("machine", "user", "app", "ip") and not args.name:
+        raise UserError(f"report {args.what} needs a {'machine name' if args.what == 'machine' else args.what.upper()}: "
+                        f"cloud-discovery report {args.what} NAME --last 7d")
     if args.what == "machine":
-        if not args.name:
-            raise UserError("report machine needs a machine name: cloud-discovery report machine NAME")
-        device = query.find_device(lake, args.name, first, last)
-        if device is None:
-            raise UserError(f"no machine named {args.name!r} between {first} and {last}")
-        _print_views(query.machine_views(lake, device, first, last), args)
+        if p.snapshot:
+            views = query.snapshot_machine_views(lake, p.snapshot, args.name)
+        else:
+            device = query.find_device(lake, args.name, p.first, p.last)
+            views = None if device is None else query.machine_views(lake, device, p.first, p.last)
+        if views is None:
+            raise UserError(f"no machine named {args.name!r} in {p.label}")
+        print_views(views, args.format, {**header, "machine": args.name}, args.limit)
         return 0
-    table = {"machines": query.machines_report, "apps": query.apps_report, "users": query.users_report}[args.what](
-        lake, first, last)
+    if args.what == "user":
+        user = investigate.resolve_user(p, args.name)
+        print_views(investigate.user_views(p, user), args.format, {**header, "user": user}, args.limit)
+        return 0
+    if args.what == "app":
+        app_id = investigate.resolve_app(p, args.name)
+        print_views(investigate.app_views(p, app_id), args.format, {**header, "app_id": app_id}, args.limit)
+        return 0
+    if args.what == "ip":
+        try:
+            ip = str(ipaddress.ip_address(args.name.strip()))
+        except ValueError:
+            raise UserError(f"not an IP address: {args.name!r}") from None
+        print_views(investigate.ip_views(p, ip), args.format, {**header, "ip": ip}, args.limit)
+        return 0
+    if args.what == "machines":
+        table, new = investigate.machines_with_new(p)
+        if args.format == "json":
+            print(json.dumps({**header, "machines": table.num_rows, "new": new,
+                              "rows": rows_json(table.slice(0, args.limit) if args.limit else table)}))
+            return 0
+        if args.format == "table":
+            print(f"{table.num_rows} machines discovered in {p.label}, {new} new (first seen inside it)")
+        print_table(table, args.format, limit=args.limit)
+        return 0
+    if p.snapshot:
+        table = query.snapshot_report(lake, p.snapshot, args.what)
+    else:
+        table = {"apps": query.apps_report, "users": query.users_report}[args.what](lake, p.first, p.last)
     print_table(table, args.format, limit=args.limit)
     return 0
 
 
-def _print_views(views: dict, args) -> None:
-    for title, table in views.items():
-        print_table(table.drop_columns([c for c in ("device_id",) if c in table.column_names and title != "overview"]),
-                     args.format, title=f"{title}", limit=args.limit)
-
-
-def _report_snapshot(lake: Lake, args) -> int:
-    from etl import query
-    from etl.snapshot import read_snapshot
-
-    read_snapshot(lake, args.snapshot)  # a clear error for an unknown id
-    if args.what == "machine":
-        if not args.name:
-            raise UserError("report machine needs a machine name: cloud-discovery report machine NAME --snapshot ID")
-        views = query.snapshot_machine_views(lake, args.snapshot, args.name)
-        if views is None:
-            raise UserError(f"no machine named {args.name!r} in snapshot {args.snapshot}")
-        _print_views(views, args)
-        return 0
-    print_table(query.snapshot_report(lake, args.snapshot, args.what), args.format, limit=args.limit)
-    return 0
+def _last(text: str) -> int:
+    value = text.strip().lower()
+    if value.endswith("d") and value[:-1].isdigit() and int(value[:-1]) > 0:
+        return int(value[:-1])
+    raise argparse.ArgumentTypeError(f"--last takes a number of days such as 7d, 30d or 90d, not {text!r}")
 
 
 def _log_format(lake: Lake, log_format: str | None) -> str | None:
@@ -495,6 +507,19 @@ def cmd_policy(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from etl import investigate
+    from etl.export import export
+
+    lake = Lake(args.lake)
+    require_lake(lake)
+    p = investigate.period(lake, args.from_, args.to, args.last, args.snapshot)
+    result = export(p, args.table, args.format, Path(args.out), args.tenant_id)
+    print(f"wrote {result['rows']:,} rows of {args.table} ({p.label}) as {args.format} to {result['path']} "
+          f"({result['bytes']:,} bytes)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from etl.demo import run_demo
     return run_demo(Lake(args.lake), days=args.days, machines=args.machines, seed=args.seed,
@@ -559,11 +584,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(backfill)
     backfill.set_defaults(func=cmd_backfill)
 
-    report = command("report", help="show committed reports over a date range, or one snapshot's")
-    report.add_argument("what", choices=["machines", "apps", "users", "machine"])
-    report.add_argument("name", nargs="?", help="machine name or id (for `report machine`)")
+    report = command("report", help="show committed reports over a period (--from/--to or --last), or one "
+                                     "snapshot's; investigate one machine, user, app or source IP")
+    report.add_argument("what", choices=["machines", "apps", "users", "machine", "user", "app", "ip"])
+    report.add_argument("name", nargs="?", help="machine name or id, user (UPN, DOMAIN\\name, any case), "
+                                                "app id or name, or IP address")
     report.add_argument("--from", dest="from_", type=_date, default=None)
     report.add_argument("--to", type=_date, default=None)
+    report.add_argument("--last", type=_last, default=None, metavar="7d|30d|90d",
+                        help="the N days up to the latest committed day")
     report.add_argument("--snapshot", default=None, metavar="ID", help="read this snapshot instead of a date range")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument("--limit", type=_positive, default=None)
@@ -626,6 +655,19 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--to", type=_date, required=True)
     rescore.add_argument("--format", choices=["table", "json"], default="table")
     rescore.set_defaults(func=cmd_rescore)
+
+    export = command("export", help="write a report table of a period (or snapshot) as csv, xlsx or parquet; "
+                                     "--format sentinel: traffic as Microsoft Sentinel McasShadowItReporting rows")
+    export.add_argument("table", metavar="TABLE", help="a report table (schemas/reports.yaml); traffic for sentinel")
+    export.add_argument("--from", dest="from_", type=_date, default=None)
+    export.add_argument("--to", type=_date, default=None)
+    export.add_argument("--last", type=_last, default=None, metavar="7d|30d|90d")
+    export.add_argument("--snapshot", default=None, metavar="ID")
+    export.add_argument("--format", required=True, choices=["csv", "xlsx", "parquet", "sentinel"],
+                        help="sentinel writes CSV, or a JSON array when --out ends in .json, or Parquet for .parquet")
+    export.add_argument("--out", required=True, metavar="FILE")
+    export.add_argument("--tenant-id", default=None, help="sentinel: the TenantId column (default empty)")
+    export.set_defaults(func=cmd_export)
 
     policy = command("policy", help="discovery policies: test them against committed days without writing, "
                                     "list them, or copy the templates into the lake (init)")

@@ -24,9 +24,15 @@ def committed_days(lake: Lake, first: date, last: date) -> list[date]:
     return [d for d in days_between(first, last) if is_committed(lake, d)]
 
 
-def latest_committed_day(lake: Lake) -> date | None:
+def committed_range(lake: Lake) -> tuple[date, date] | None:
+    """The first and last committed days of the lake."""
     days = [d for d in (manifest_day(o.path) for o in lake.list_files(manifests_dir())) if d is not None]
-    return max(days, default=None)
+    return (min(days), max(days)) if days else None
+
+
+def latest_committed_day(lake: Lake) -> date | None:
+    bounds = committed_range(lake)
+    return bounds[1] if bounds else None
 
 
 def read_table(lake: Lake, table: str, first: date, last: date, columns: list[str] | None = None) -> pa.Table:
@@ -48,7 +54,7 @@ def read_table(lake: Lake, table: str, first: date, last: date, columns: list[st
     return pa.concat_tables(parts)
 
 
-TRAFFIC_CUBE_COLUMNS = ["ts", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id", "app_name",
+TRAFFIC_CUBE_COLUMNS = ["ts", "source", "action", "device_id", "device_name", "user", "src_ip", "dest_host", "app_id", "app_name",
                         "category", "bytes_up", "bytes_down"]
 
 
@@ -122,10 +128,16 @@ def machine_views(lake: Lake, device_id: str, first: date, last: date) -> dict[s
     ip_history = _history(only(read_table(lake, "machine_ips", first, last)), ["device_id", "ip", "source"])
     return {
         "overview": only(overview),
-        "discovered apps": apps.sort_by([("transactions", "descending"), ("app_id", "ascending")]),
+        "discovered apps": by_traffic(apps, "app_id"),
         "user history": user_history.sort_by([("last_seen", "descending"), ("user", "ascending")]),
         "IP-address history": ip_history.sort_by([("last_seen", "descending"), ("ip", "ascending")]),
     }
+
+
+def by_traffic(table: pa.Table, key: str) -> pa.Table:
+    """Busiest first: bytes up + down (where known), then transactions, then the key."""
+    table = table.append_column("total_bytes", reports.sum_pair(table, "bytes_up", "bytes_down"))
+    return table.sort_by([("total_bytes", "descending"), ("transactions", "descending"), (key, "ascending")])
 
 
 def late_days_to_rerun(lake: Lake, day: date) -> dict[date, int]:
@@ -174,7 +186,7 @@ def snapshot_machine_views(lake: Lake, snapshot_id: str, name: str) -> dict[str,
 
     return {
         "overview": rows.slice(0, 1),
-        "discovered apps": only("machine_apps").sort_by([("transactions", "descending"), ("app_id", "ascending")]),
+        "discovered apps": by_traffic(only("machine_apps"), "app_id"),
         "user history": only("machine_users").sort_by([("last_seen", "descending"), ("user", "ascending")]),
         "IP-address history": only("machine_ips").sort_by([("last_seen", "descending"), ("ip", "ascending")]),
     }

@@ -17,6 +17,7 @@ from etl import schema
 from etl.attribute import ip_leases, logged_on_users, logon_users
 from etl.catalog import registered_domains
 from etl.identity import Directory
+from etl.sources import ENDPOINT_SOURCES
 from etl.sources.base import day_bounds
 
 EXAMPLE_HOSTS = 5
@@ -32,7 +33,7 @@ def _in_day(table: pa.Table, day: date | None) -> pa.Table:
     return table.filter(pc.fill_null(keep, False))
 
 
-def _sum_pair(table: pa.Table, up: str, down: str) -> pa.ChunkedArray:
+def sum_pair(table: pa.Table, up: str, down: str) -> pa.ChunkedArray:
     """up + down, null only when both are null (a source without byte counts)."""
     a, b = table.column(up), table.column(down)
     both_null = pc.and_(pc.is_null(a), pc.is_null(b))
@@ -47,9 +48,10 @@ def decoded(table: pa.Table) -> pa.Table:
         for name, col in zip(table.column_names, table.columns)})
 
 
-CUBE_KEYS = ["device_id", "device_name", "user", "src_ip", "app_id", "app_name", "category", "unknown_host"]
-CUBE_MEASURES = [("n", "sum"), ("bytes_up", "sum"), ("bytes_down", "sum"), ("first_seen", "min"), ("last_seen", "max")]
-_CUBE_RENAMES = {"n_sum": "n", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
+CUBE_KEYS = ["device_id", "device_name", "user", "src_ip", "app_id", "app_name", "category", "unknown_host", "source"]
+CUBE_MEASURES = [("n", "sum"), ("blocked", "sum"), ("bytes_up", "sum"), ("bytes_down", "sum"), ("first_seen", "min"),
+                 ("last_seen", "max")]
+_CUBE_RENAMES = {"n_sum": "n", "blocked_sum": "blocked", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
                  "first_seen_min": "first_seen", "last_seen_max": "last_seen"}
 
 
@@ -60,8 +62,9 @@ def cube(rows: pa.Table) -> pa.Table:
         unknown = pc.if_else(pc.is_null(rows.column("app_id")), rows.column("dest_host"),
                              pa.scalar(None, pa.string()))
         rows = pa.table({
-            **{key: rows.column(key) for key in CUBE_KEYS[:-1]}, "unknown_host": unknown,
+            **{key: (unknown if key == "unknown_host" else rows.column(key)) for key in CUBE_KEYS},
             "n": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
+            "blocked": pc.cast(pc.equal(rows.column("action"), "blocked"), pa.int64()),
             "bytes_up": rows.column("bytes_up"), "bytes_down": rows.column("bytes_down"),
             "first_seen": rows.column("ts"), "last_seen": rows.column("ts")})
     out = rows.group_by(CUBE_KEYS, use_threads=False).aggregate(CUBE_MEASURES)  # faster here, and in a stable order
@@ -113,7 +116,7 @@ class CubeBuilder:
 
 def _group(table: pa.Table, keys: list[str], extra: list, names: dict[str, str]) -> pa.Table:
     """Group the cube. Rows whose first key is null form their own group, dropped afterwards."""
-    needed = list(dict.fromkeys([*keys, "n", "bytes_up", "bytes_down", "first_seen", "last_seen",
+    needed = list(dict.fromkeys([*keys, "n", "blocked", "bytes_up", "bytes_down", "first_seen", "last_seen",
                                  *[c for c, _ in extra]]))
     grouped = table.select(needed).group_by(keys, use_threads=False).aggregate(CUBE_MEASURES + extra)
     grouped = decoded(grouped.filter(pc.is_valid(grouped.column(keys[0]))))
@@ -150,8 +153,14 @@ def _history(rows: pa.Table | None, value: str, source: str) -> pa.Table | None:
 
 
 def machine_users(day: date, traffic: pa.Table, context: dict, directory: Directory, names: pa.Table) -> pa.Table:
+    """Who was on each machine, and how that is known: `network` (endpoint telemetry names the
+    account), `appliance` (a proxy/firewall line attributed to the machine carried or was given
+    the user), `logon`, `logged_on_users`."""
+    endpoint = pc.is_in(traffic.column("source"), value_set=pa.array(ENDPOINT_SOURCES))
+    pairs = traffic.select(["first_seen", "last_seen", "device_id", "user"])
     parts = [
-        _history(traffic.select(["first_seen", "last_seen", "device_id", "user"]), "user", "network"),
+        _history(pairs.filter(endpoint), "user", "network"),
+        _history(pairs.filter(pc.invert(endpoint)), "user", "appliance"),
         _history(_in_day(logon_users(context.get("logons"), directory), day), "user", "logon"),
         _history(_in_day(logged_on_users(context.get("device_info"), directory), day), "user", "logged_on_users"),
     ]
@@ -191,7 +200,7 @@ def machines(traffic: pa.Table, context: dict, ips: pa.Table, names: pa.Table) -
         ["device_id", "ip_addresses"])
     out = out.join(ip_counts, "device_id", join_type="left outer")
     out = out.append_column("os", _latest_os(out.column("device_id"), context.get("device_info")))
-    out = out.append_column("total_bytes", _sum_pair(out, "bytes_up", "bytes_down"))
+    out = out.append_column("total_bytes", sum_pair(out, "bytes_up", "bytes_down"))
     out = out.set_column(out.schema.get_field_index("ip_addresses"), "ip_addresses", pc.fill_null(out.column("ip_addresses"), 0))
     return schema.conform(out, "machines").sort_by("device_id")
 
@@ -219,7 +228,7 @@ def apps(traffic: pa.Table, risk: pa.Table | None = None) -> pa.Table:
                  ("device_id", "count_distinct"), ("src_ip", "count_distinct")],
                  {"app_name": "name", "user_count_distinct": "users",
                   "device_id_count_distinct": "machines", "src_ip_count_distinct": "ip_addresses"})
-    out = out.append_column("bytes", _sum_pair(out, "bytes_up", "bytes_down"))
+    out = out.append_column("bytes", sum_pair(out, "bytes_up", "bytes_down"))
     out = with_risk(out, risk)
     out = schema.conform(out, "apps")
     return out.sort_by([("transactions", "descending"), ("app_id", "ascending")])
@@ -264,7 +273,7 @@ def unknown_domains(traffic: pa.Table) -> pa.Table:
     if tx.num_rows == 0:
         return schema.report_schema("unknown_domains").empty_table()
     tx = tx.append_column("domain", registered_domains(tx.column("unknown_host")))
-    tx = tx.append_column("row_bytes", _sum_pair(tx, "bytes_up", "bytes_down"))
+    tx = tx.append_column("row_bytes", sum_pair(tx, "bytes_up", "bytes_down"))
     out = tx.group_by("domain", use_threads=False).aggregate([
         ("unknown_host", "count_distinct"), ("unknown_host", "distinct"), ("n", "sum"), ("row_bytes", "sum"),
         ("device_id", "count_distinct"), ("user", "count_distinct")])

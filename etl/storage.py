@@ -223,6 +223,17 @@ class Lake:
         except (OSError, FileNotFoundError) as exc:
             raise StorageError(f"cannot read {self.url}/{rel}: {exc}") from exc
 
+    def read_parquet_where(self, rels: list[str], columns: list[str], where) -> pa.Table:
+        """The rows of several Parquet files that satisfy a pyarrow.compute expression, scanned
+        with the filter pushed down (row groups whose statistics exclude it are skipped)."""
+        import pyarrow.dataset as ds
+
+        try:
+            dataset = ds.dataset([self.full(r) for r in rels], format="parquet", filesystem=self.fs)
+            return dataset.to_table(columns=columns, filter=where)
+        except (OSError, FileNotFoundError) as exc:
+            raise StorageError(f"cannot read {self.url}: {exc}") from exc
+
     def read_parquet(self, rel: str) -> pa.Table:
         try:
             with self.fs.open(self.full(rel), "rb") as handle:

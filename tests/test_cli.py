@@ -70,9 +70,10 @@ def test_generate_then_run_direct(built):
 
 
 def _columns(table: str) -> list[str]:
+    """The report's columns as `report` prints them (machines say which are new in the period)."""
     from etl import schema
 
-    return schema.report_schema(table).names
+    return schema.report_schema(table).names + (["new"] if table == "machines" else [])
 
 
 @pytest.mark.parametrize("what", ["machines", "apps", "users"])
@@ -91,12 +92,14 @@ def test_report_json(built, capsys, what):
     root, _ = built
     assert main(["--lake", str(root), "report", what, "--from", D, "--to", D, "--format", "json"]) == 0
     out = capsys.readouterr().out
-    records = [json.loads(line) for line in out.splitlines()]
+    document = json.loads(out)  # one document
+    records = document["rows"] if what == "machines" else document
     assert records, out
     assert all(list(r) == _columns(what) for r in records)
     if what == "machines":
         manifest = json.loads(_manifest(root, D).read_text())
-        assert len(records) == manifest["outputs"]["machines"]["rows"]
+        assert len(records) == document["machines"] == manifest["outputs"]["machines"]["rows"]
+        assert document["new"] == len(records)  # nothing was committed before the only day
         assert sum(r["transactions"] for r in records) == manifest["outputs"]["traffic"]["rows"]
 
 
@@ -105,6 +108,8 @@ def test_report_table(built, capsys, what):
     root, _ = built
     assert main(["--lake", str(root), "report", what, "--from", D, "--to", D]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    if what == "machines":
+        assert re.match(r"^\d+ machines discovered in .*, \d+ new \(first seen inside it\)$", lines.pop(0))
     assert lines[0].split() == _columns(what)
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert len(lines) > 2
@@ -113,13 +118,13 @@ def test_report_table(built, capsys, what):
 def test_report_limit(built, capsys):
     root, _ = built
     assert main(["--lake", str(root), "report", "apps", "--from", D, "--to", D, "--format", "json", "--limit", "3"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert len(json.loads(capsys.readouterr().out)) == 3
 
 
 def test_report_machine_views(built, capsys):
     root, _ = built
     assert main(["--lake", str(root), "report", "machines", "--from", D, "--to", D, "--format", "json"]) == 0
-    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    first = json.loads(capsys.readouterr().out)["rows"][0]
     short_name = first["device_name"].split(".")[0].upper()  # case-insensitive, without the DNS suffix
 
     assert main(["--lake", str(root), "report", "machine", short_name, "--from", D, "--to", D]) == 0
@@ -260,4 +265,4 @@ def test_run_through_embedded_airflow(tmp_path, capsys, monkeypatch):
 def test_lake_option_works_after_the_command_too(built, capsys):
     root, _ = built
     assert main(["report", "apps", "--from", D, "--to", D, "--format", "json", "--lake", str(root)]) == 0
-    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert json.loads(capsys.readouterr().out)

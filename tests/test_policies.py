@@ -24,14 +24,14 @@ RISK = pa.table({"app_id": ["bigup", "risky", "genai"], "score": [8.0, 4.5, 5.0]
 
 def cube(rows: list[tuple]) -> pa.Table:
     """(device, user, app_id, category, n, up, down) -> a traffic cube."""
-    cols = {k: [] for k in [*CUBE_KEYS, "n", "bytes_up", "bytes_down", "first_seen", "last_seen"]}
+    cols = {k: [] for k in [*CUBE_KEYS, "n", "blocked", "bytes_up", "bytes_down", "first_seen", "last_seen"]}
     for device, user, app, category, n, up, down in rows:
         values = {"device_id": device, "device_name": device.upper(), "user": user, "src_ip": "10.0.0.1",
                   "app_id": app, "app_name": app and app.title(), "category": category, "unknown_host": None,
-                  "n": n, "bytes_up": up, "bytes_down": down, "first_seen": T, "last_seen": T}
+                  "source": "ocsf", "n": n, "blocked": 0, "bytes_up": up, "bytes_down": down, "first_seen": T, "last_seen": T}
         for k, v in values.items():
             cols[k].append(v)
-    types = {"n": pa.int64(), "bytes_up": pa.int64(), "bytes_down": pa.int64(),
+    types = {"n": pa.int64(), "blocked": pa.int64(), "bytes_up": pa.int64(), "bytes_down": pa.int64(),
              "first_seen": pa.timestamp("us", tz="UTC"), "last_seen": pa.timestamp("us", tz="UTC")}
     return pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()})
 

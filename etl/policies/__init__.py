@@ -20,7 +20,7 @@ import yaml
 
 from etl import schema
 from etl.errors import UserError
-from etl.reports import _sum_pair, decoded, with_risk
+from etl.reports import decoded, sum_pair, with_risk
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SEVERITIES = ("low", "medium", "high")
@@ -144,7 +144,7 @@ def figures(rows: pa.Table, risk: pa.Table | None) -> pa.Table:
     out = out.rename_columns([{"n_sum": "transactions", "bytes_up_sum": "bytes_up", "bytes_down_sum": "bytes_down",
                                "user_count_distinct": "users", "device_id_count_distinct": "machines",
                                "first_seen_min": "first_seen"}.get(c, c) for c in out.column_names])
-    out = out.append_column("bytes", _sum_pair(out, "bytes_up", "bytes_down"))
+    out = out.append_column("bytes", sum_pair(out, "bytes_up", "bytes_down"))
     return with_risk(out, risk)
 
 
@@ -247,7 +247,7 @@ def _top(rows: pa.Table, column: str) -> list[str]:
     rows = rows.filter(pc.is_valid(rows.column(column)))
     if rows.num_rows == 0:
         return []
-    rows = rows.append_column("row_bytes", pc.fill_null(_sum_pair(rows, "bytes_up", "bytes_down"), 0))
+    rows = rows.append_column("row_bytes", pc.fill_null(sum_pair(rows, "bytes_up", "bytes_down"), 0))
     out = rows.group_by(column, use_threads=False).aggregate([("row_bytes", "sum"), ("n", "sum")])
     out = out.sort_by([("row_bytes_sum", "descending"), ("n_sum", "descending"), (column, "ascending")])
     return out.column(column).slice(0, TOP).to_pylist()
