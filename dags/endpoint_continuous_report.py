@@ -13,7 +13,9 @@ and OCSF network/HTTP activity under `raw/ocsf/`.
    unknown_domains and user_apps (who used which app);
 4. **evaluate_policies** runs the discovery policies (`reference/policies/*.yaml`, else the
    shipped templates) on the day and its history: one alert per app per policy per dedup window;
-5. **commit** publishes `reports/<table>/date=YYYY-MM-DD/` and writes the manifest last.
+5. **commit** publishes `reports/<table>/date=YYYY-MM-DD/` and writes the manifest last;
+6. **write_dashboard** (when `CLOUD_DISCOVERY_DASHBOARD_DAYS` is set, e.g. 30) writes the static
+   dashboard of the last N days to the lake's `dashboard/`, next to the reports.
 
 Re-running a day replaces exactly that day. Catchup is on: clearing a range of runs is a backfill.
 All logic lives in `etl.pipeline`; these tasks only pass the data interval.
@@ -71,9 +73,18 @@ def endpoint_continuous_report():
 
         return commit_day(None, data_interval_start.date(), run_id)
 
+    @task
+    def write_dashboard(committed: dict, data_interval_start=None) -> dict:
+        days = int(os.environ.get("CLOUD_DISCOVERY_DASHBOARD_DAYS", "0") or 0)
+        if days <= 0:
+            return {"skipped": "CLOUD_DISCOVERY_DASHBOARD_DAYS is not set"}
+        from etl.dashboard import publish_dashboard
+
+        return publish_dashboard(None, data_interval_start.date(), days)
+
     ingested = ingest()
     wait >> ingested
-    commit(evaluate_policies(build_reports(ingested)))
+    write_dashboard(commit(evaluate_policies(build_reports(ingested))))
 
 
 endpoint_continuous_report()

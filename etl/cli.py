@@ -520,6 +520,21 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from etl import investigate
+    from etl.dashboard import write_dashboard
+
+    lake = Lake(args.lake)
+    require_lake(lake)
+    p = investigate.period(lake, args.from_, args.to, args.last, args.snapshot)
+    started = time.monotonic()
+    result = write_dashboard(lake, Path(args.out), p.first, p.last, p.snapshot)
+    print(f"wrote the dashboard of {p.label}: {result['pages']:,} pages, {result['bytes']:,} bytes, in "
+          f"{time.monotonic() - started:.1f}s")
+    print(f"open {Path(result['index']).resolve().as_uri()}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from etl.demo import run_demo
     return run_demo(Lake(args.lake), days=args.days, machines=args.machines, seed=args.seed,
@@ -668,6 +683,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, metavar="FILE")
     export.add_argument("--tenant-id", default=None, help="sentinel: the TenantId column (default empty)")
     export.set_defaults(func=cmd_export)
+
+    board = command("dashboard", help="write a static, self-contained dashboard site (opens from disk, no network)")
+    board.add_argument("--from", dest="from_", type=_date, default=None)
+    board.add_argument("--to", type=_date, default=None)
+    board.add_argument("--last", type=_last, default=None, metavar="7d|30d|90d")
+    board.add_argument("--snapshot", default=None, metavar="ID")
+    board.add_argument("--out", required=True, metavar="DIR", help="a local folder (created; its old pages are replaced)")
+    board.set_defaults(func=cmd_dashboard)
 
     policy = command("policy", help="discovery policies: test them against committed days without writing, "
                                     "list them, or copy the templates into the lake (init)")

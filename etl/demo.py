@@ -60,6 +60,10 @@ def run_demo(lake: Lake, days: int = 7, machines: int = 60, seed: int = 7, event
 
     show_uploaded_log(lake, start, days, machines, seed, events_per_day)
 
+    from etl.dashboard import publish_dashboard
+    board = publish_dashboard(lake.url, last, days)
+    print(f"\nDashboard of {start} .. {last}: {board['pages']:,} pages ({board['bytes']:,} bytes), open {board['index']}")
+
     root = lake.root if lake.is_local else lake.url
     print(f"""
 Reports (Parquet, Hive-partitioned by date): {root}/reports/<table>/date=YYYY-MM-DD/part-*.parquet
@@ -70,6 +74,8 @@ Read them with DuckDB:
 or pandas:
   python -c "import pandas as pd; print(pd.read_parquet('{root}/reports/machines').groupby('device_name')[['transactions','bytes_up','bytes_down']].sum(min_count=1).nlargest(10, 'transactions'))"
 More: cloud-discovery report machine {name if machines_table.num_rows else 'NAME'} --from {start} --to {last}
+      cloud-discovery report user USER --from {start} --to {last}   (also: report app APP, report ip IP)
+      cloud-discovery catalog explain dropbox; cloud-discovery policy test --from {start} --to {last}
 
 Demo finished in {time.monotonic() - began:.0f}s.""")
     return 0

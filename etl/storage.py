@@ -36,6 +36,7 @@ SNAPSHOTS_PREFIX = "snapshots"
 PARSERS_PREFIX = "reference/parsers"
 CATALOG_REFERENCE = "reference/catalog"
 POLICIES_PREFIX = "reference/policies"
+DASHBOARD_PREFIX = "dashboard"
 
 
 class StorageError(Exception):

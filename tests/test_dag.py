@@ -71,6 +71,7 @@ def test_dag_shape(dagbag):
     assert "build_reports" in dag.get_task("ingest").downstream_task_ids
     assert "evaluate_policies" in dag.get_task("build_reports").downstream_task_ids
     assert "commit" in dag.get_task("evaluate_policies").downstream_task_ids
+    assert "write_dashboard" in dag.get_task("commit").downstream_task_ids
 
 
 def test_dag_file_does_no_work_at_parse_time(tmp_path):
