@@ -71,7 +71,8 @@ def traffic_cube(lake: Lake, first: date, last: date) -> pa.Table:
     return builder.result()
 
 
-def _history(table: pa.Table, keys: list[str]) -> pa.Table:
+def history(table: pa.Table, keys: list[str]) -> pa.Table:
+    """Daily rows summed over a period per `keys`: first/last seen, transactions and bytes where present, names kept."""
     extra = [("transactions", "sum")] if "transactions" in table.column_names else []
     extra += [("bytes_up", "sum"), ("bytes_down", "sum")] if "bytes_up" in table.column_names else []
     named = [c for c in ("device_name", "app_name") if c in table.column_names and c not in keys]
@@ -123,9 +124,9 @@ def machine_views(lake: Lake, device_id: str, first: date, last: date) -> dict[s
         return table.filter(pc.equal(table.column("device_id"), device_id))
 
     overview = machines_report(lake, first, last)
-    apps = _history(only(read_table(lake, "machine_apps", first, last)), ["device_id", "app_id"])
-    user_history = _history(only(read_table(lake, "machine_users", first, last)), ["device_id", "user", "source"])
-    ip_history = _history(only(read_table(lake, "machine_ips", first, last)), ["device_id", "ip", "source"])
+    apps = history(only(read_table(lake, "machine_apps", first, last)), ["device_id", "app_id"])
+    user_history = history(only(read_table(lake, "machine_users", first, last)), ["device_id", "user", "source"])
+    ip_history = history(only(read_table(lake, "machine_ips", first, last)), ["device_id", "ip", "source"])
     return {
         "overview": only(overview),
         "discovered apps": by_traffic(apps, "app_id"),

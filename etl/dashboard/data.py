@@ -97,15 +97,6 @@ def scan_traffic(lake: Lake, files: list[tuple[date | None, str]]) -> tuple[pa.T
 # Range-level tables from daily ones
 # ---------------------------------------------------------------------------
 
-def history(table: pa.Table, keys: list[str]) -> pa.Table:
-    """Daily history rows (machine_users, machine_ips) summed over the period per `keys`."""
-    named = [c for c in ("device_name",) if c in table.column_names and c not in keys]
-    out = table.group_by(keys, use_threads=False).aggregate(
-        [("first_seen", "min"), ("last_seen", "max"), *[(c, "last") for c in named]])
-    renames = {"first_seen_min": "first_seen", "last_seen_max": "last_seen", **{f"{c}_last": c for c in named}}
-    return out.rename_columns([renames.get(c, c) for c in out.column_names])
-
-
 def user_ips(cube: pa.Table) -> pa.Table:
     out = cube.select(["user", "src_ip", "n", "first_seen", "last_seen"]).group_by(
         ["user", "src_ip"], use_threads=False).aggregate([("n", "sum"), ("first_seen", "min"), ("last_seen", "max")])
@@ -187,8 +178,8 @@ def load_range(lake: Lake, first: date | None, last: date | None) -> DashboardDa
         ip_addresses=reports.ip_addresses(cube), unknown_domains=reports.unknown_domains(cube),
         alerts=query.read_table(lake, "alerts", first, last),
         machine_apps=reports.machine_apps(cube, names),
-        machine_users=history(query.read_table(lake, "machine_users", first, last), ["device_id", "user", "source"]),
-        machine_ips=history(ips, ["device_id", "ip", "source"]),
+        machine_users=query.history(query.read_table(lake, "machine_users", first, last), ["device_id", "user", "source"]),
+        machine_ips=query.history(ips, ["device_id", "ip", "source"]),
         user_apps=reports.user_apps(cube), user_ips=user_ips(cube), daily=daily,
         new_app_ids=new_ids, totals=_totals(cube))
 
@@ -215,8 +206,8 @@ def load_snapshot(lake: Lake, sid: str) -> DashboardData:
         machines=table("machines"), apps=apps, users=table("users"), ip_addresses=table("ip_addresses"),
         unknown_domains=table("unknown_domains"), alerts=table("alerts"),
         machine_apps=table("machine_apps"),
-        machine_users=history(table("machine_users"), ["device_id", "user", "source"]),
-        machine_ips=history(table("machine_ips"), ["device_id", "ip", "source"]),
+        machine_users=query.history(table("machine_users"), ["device_id", "user", "source"]),
+        machine_ips=query.history(table("machine_ips"), ["device_id", "ip", "source"]),
         user_apps=table("user_apps"), user_ips=user_ips(cube), daily=daily,
         new_app_ids=new_ids, totals=_totals(cube))
 
